@@ -1,0 +1,126 @@
+"""Character ids for ELMo, in numpy: tokens to the ids the original biLM reads.
+
+The scheme is the one of bilm-tf's `UnicodeCharsVocabulary` at prediction time
+(and AllenNLP's `ELMoCharacterMapper`): each token becomes
+`max_characters_per_token` slots holding the UTF-8 bytes of the token between a
+begin-of-word and an end-of-word mark, padded with a padding mark; every code is
+shifted by +1 so that id 0 means "batch padding".
+
+Example:
+
+>>> ids = tokens_to_char_ids(["Hi"])
+>>> ids.shape
+(3, 50)
+>>> ids[1, :5].tolist()   # <bow> H i <eow> <pad>, all shifted by +1
+[259, 73, 106, 260, 261]
+>>> batch_to_ids([["a"], ["b", "c"]]).shape
+(2, 4, 50)
+"""
+
+import numpy as np
+
+MAX_CHARACTERS_PER_TOKEN = 50
+
+# Raw codes (before the +1 shift). 0..255 are UTF-8 bytes.
+BEGIN_OF_SENTENCE = 256
+END_OF_SENTENCE = 257
+BEGIN_OF_WORD = 258
+END_OF_WORD = 259
+PADDING_CHARACTER = 260
+
+BOS_TOKEN = "<S>"
+EOS_TOKEN = "</S>"
+
+
+def _boundary_ids(code, max_characters_per_token):
+    ids = np.full((max_characters_per_token,), PADDING_CHARACTER, dtype=np.int32)
+    ids[0] = BEGIN_OF_WORD
+    ids[1] = code
+    ids[2] = END_OF_WORD
+    return ids + 1
+
+
+def token_to_char_ids(token, max_characters_per_token=MAX_CHARACTERS_PER_TOKEN):
+    """Return the (max_characters_per_token,) int32 ids of one token.
+
+    The token's UTF-8 bytes are cut to `max_characters_per_token - 2`, which can
+    split a multi-byte character, exactly as the original does. The literal
+    tokens `<S>` and `</S>` map to the sentence-boundary ids.
+
+    Example:
+
+    >>> token_to_char_ids("<S>")[:4].tolist()
+    [259, 257, 260, 261]
+    """
+    if token == BOS_TOKEN:
+        return _boundary_ids(BEGIN_OF_SENTENCE, max_characters_per_token)
+    if token == EOS_TOKEN:
+        return _boundary_ids(END_OF_SENTENCE, max_characters_per_token)
+    data = token.encode("utf-8", "ignore")[: max_characters_per_token - 2]
+    ids = np.full((max_characters_per_token,), PADDING_CHARACTER, dtype=np.int32)
+    ids[0] = BEGIN_OF_WORD
+    ids[1 : len(data) + 1] = np.frombuffer(data, dtype=np.uint8)
+    ids[len(data) + 1] = END_OF_WORD
+    return ids + 1
+
+
+def tokens_to_char_ids(tokens, max_characters_per_token=MAX_CHARACTERS_PER_TOKEN):
+    """Return the (len(tokens) + 2, max_characters_per_token) ids of a sentence.
+
+    The sentence is wrapped in `<S>` and `</S>`.
+    """
+    rows = [_boundary_ids(BEGIN_OF_SENTENCE, max_characters_per_token)]
+    rows.extend(token_to_char_ids(t, max_characters_per_token) for t in tokens)
+    rows.append(_boundary_ids(END_OF_SENTENCE, max_characters_per_token))
+    return np.stack(rows)
+
+
+def batch_to_ids(batch, max_characters_per_token=MAX_CHARACTERS_PER_TOKEN):
+    """Return (len(batch), max_len + 2, max_characters_per_token) int32 ids.
+
+    Args:
+        batch: list of sentences, each a list of token strings. An empty
+            sentence still gets its two boundary tokens.
+        max_characters_per_token: int. Slots per token (50 in every released
+            model).
+
+    Rows shorter than the longest are padded with all-zero tokens, which the
+    biLM masks out.
+    """
+    max_len = max((len(s) for s in batch), default=0) + 2
+    out = np.zeros((len(batch), max_len, max_characters_per_token), dtype=np.int32)
+    for k, sentence in enumerate(batch):
+        out[k, : len(sentence) + 2] = tokens_to_char_ids(sentence, max_characters_per_token)
+    return out
+
+
+class CharIdCache:
+    """Memoises `token_to_char_ids` for a vocabulary of frequent tokens.
+
+    Args:
+        max_characters_per_token: int. Slots per token.
+
+    Example:
+
+    >>> cache = CharIdCache()
+    >>> cache.sentence(["a", "a"]).shape
+    (4, 50)
+    """
+
+    def __init__(self, max_characters_per_token=MAX_CHARACTERS_PER_TOKEN):
+        self.max_characters_per_token = max_characters_per_token
+        self._ids = {}
+
+    def token(self, token):
+        ids = self._ids.get(token)
+        if ids is None:
+            ids = token_to_char_ids(token, self.max_characters_per_token)
+            self._ids[token] = ids
+        return ids
+
+    def sentence(self, tokens):
+        n = self.max_characters_per_token
+        rows = [_boundary_ids(BEGIN_OF_SENTENCE, n)]
+        rows.extend(self.token(t) for t in tokens)
+        rows.append(_boundary_ids(END_OF_SENTENCE, n))
+        return np.stack(rows)
