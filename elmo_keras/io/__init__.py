@@ -1,0 +1,1 @@
+"""Reading and writing the original options + hdf5 weight files."""

@@ -1,0 +1,1 @@
+"""Models built from the layers: the biLM, the Elmo layer, the language model."""

@@ -1,0 +1,63 @@
+"""`load_bilm` and `save_bilm`: the original files in and out.
+
+Example:
+
+>>> import os, tempfile
+>>> model = load_bilm("tests/data/bilm-tf/options.json", "tests/data/bilm-tf/lm_weights.hdf5")
+>>> out = tempfile.mkdtemp()
+>>> save_bilm(model, os.path.join(out, "options.json"), os.path.join(out, "weights.hdf5"))
+"""
+
+import copy
+
+from elmo_keras.io.hdf5 import load_weights, save_weights
+from elmo_keras.io.options import load_options, save_options, validate_options
+from elmo_keras.models.bilm import build_bilm
+
+
+def load_bilm(options_file, weight_file, stateful=False, max_batch_size=64):
+    """Build the biLM that `options_file` describes and load `weight_file`.
+
+    Args:
+        options_file: path of the original `options.json`.
+        weight_file: path of the original weights `.hdf5`.
+        stateful: bool. Carry LSTM states per batch row from call to call,
+            as bilm-tf does at prediction time.
+        max_batch_size: int. Rows of carried state (stateful mode).
+
+    Returns the Keras biLM model (see `elmo_keras.models.bilm.build_bilm`);
+    its options are kept on `model.elmo_options`.
+    """
+    options = load_options(options_file)
+    model = build_bilm(options, stateful=stateful, max_batch_size=max_batch_size)
+    load_weights(model, weight_file)
+    model.elmo_options = options
+    return model
+
+
+def save_bilm(model, options_file, weight_file, options=None):
+    """Write a biLM model as the original options + weights files.
+
+    `n_characters` is written as 262, the value prediction code requires.
+    Both files appear atomically.
+    """
+    options = copy.deepcopy(options if options is not None else getattr(model, "elmo_options", None))
+    if options is None:
+        options = options_from_model(model)
+    options = validate_options(options)
+    options["char_cnn"]["n_characters"] = 262
+    save_weights(model, weight_file)
+    save_options(options, options_file)
+
+
+def options_from_model(model):
+    """Rebuild the options dict from a biLM model's layers."""
+    cnn, lstm = model.get_layer("char_cnn"), model.get_layer("bilstm")
+    return {
+        "lstm": {"dim": lstm.units, "projection_dim": lstm.projection_dim, "n_layers": lstm.n_layers,
+                 "cell_clip": lstm.cell_clip, "proj_clip": lstm.proj_clip,
+                 "use_skip_connections": lstm.use_skip_connections},
+        "char_cnn": {"embedding": {"dim": cnn.embedding_dim}, "filters": cnn.filters,
+                     "n_highway": cnn.n_highway, "activation": cnn.activation,
+                     "max_characters_per_token": cnn.max_characters_per_token, "n_characters": 262},
+    }

@@ -1,0 +1,211 @@
+"""The forward and backward LSTM stacks of ELMo, run together."""
+
+import keras
+from keras import ops
+
+from elmo_keras.layers.lstm_projection import lstm_projection_step
+
+
+def reverse_within_length(x, lengths):
+    """Reverse each row of `x` (batch, time, ...) within its own length.
+
+    Positions at or beyond a row's length stay in place, as with
+    `tf.reverse_sequence`. Applying it twice gives `x` back.
+    """
+    steps = ops.arange(ops.shape(x)[1], dtype="int32")[None, :]
+    lengths = ops.cast(lengths, "int32")[:, None]
+    index = ops.where(steps < lengths, lengths - 1 - steps, steps)
+    for _ in range(len(x.shape) - 2):
+        index = ops.expand_dims(index, -1)
+    return ops.take_along_axis(x, ops.broadcast_to(index, ops.shape(x)), axis=1)
+
+
+@keras.saving.register_keras_serializable(package="elmo_keras")
+class BiLSTM(keras.layers.Layer):
+    """ELMo's forward and backward stacks of `LSTMCellWithProjection`.
+
+    Both directions run in one loop over time (batched matrix products over
+    the direction axis); the input projection of every step is one matrix
+    product before the loop. The backward direction reads each row reversed
+    within its own length, so it starts at the row's last real token and
+    never reads padding. Padded steps leave the state unchanged and output 0.
+
+    Args:
+        units: int. LSTM cells per layer (options `lstm.dim`).
+        projection_dim: int. Projected output size (options `lstm.projection_dim`).
+        n_layers: int. Layers per direction.
+        cell_clip: float or None. Clip of the cell state.
+        proj_clip: float or None. Clip of the projected output.
+        use_skip_connections: bool. Add each layer's input to its output for
+            layers >= 1 (bilm-tf's ResidualWrapper); the recurrent state stays
+            the cell's own output.
+        dropout: float. Dropout on each layer's input while training.
+        stateful: bool. Carry the final state of each batch row into the same
+            row of the next call, as bilm-tf does at prediction time.
+        max_batch_size: int. Rows of state kept when `stateful`.
+        **kwargs: standard layer arguments.
+
+    Call arguments:
+        inputs: float (batch, time, projection_dim): the token vectors.
+        mask: bool (batch, time), True for real tokens; each row's real tokens
+            come first. None means all real.
+        training: bool.
+
+    Returns (batch, n_layers, time, 2 * projection_dim): for each layer the
+    forward and backward outputs concatenated; 0 at padded positions.
+
+    Example:
+
+    >>> import numpy as np
+    >>> lstm = BiLSTM(units=8, projection_dim=4, n_layers=2, cell_clip=3.0, proj_clip=3.0)
+    >>> lstm(np.ones((2, 5, 4), "float32")).shape
+    (2, 2, 5, 8)
+
+    Reference: Peters et al., 2018, "Deep contextualized word representations".
+    """
+
+    def __init__(self, units, projection_dim, n_layers=2, cell_clip=None, proj_clip=None,
+                 use_skip_connections=False, dropout=0.0, stateful=False, max_batch_size=64, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.projection_dim = projection_dim
+        self.n_layers = n_layers
+        self.cell_clip = cell_clip
+        self.proj_clip = proj_clip
+        self.use_skip_connections = use_skip_connections
+        self.dropout = dropout
+        self.stateful = stateful
+        self.max_batch_size = max_batch_size
+        self.supports_masking = True
+        self.dropout_layer = keras.layers.Dropout(dropout) if dropout else None
+
+    def build(self, input_shape):
+        d, p = self.units, self.projection_dim
+        # Weights are stacked over the direction axis (0 forward, 1 backward)
+        # so that both directions run as one batched product.
+        self.kernels, self.recurrent_kernels, self.biases, self.projections = [], [], [], []
+        for layer in range(self.n_layers):
+            self.kernels.append(self.add_weight(
+                name=f"layer_{layer}_kernel", shape=(2, p, 4 * d), initializer="glorot_uniform"))
+            self.recurrent_kernels.append(self.add_weight(
+                name=f"layer_{layer}_recurrent_kernel", shape=(2, p, 4 * d), initializer="glorot_uniform"))
+            self.biases.append(self.add_weight(
+                name=f"layer_{layer}_bias", shape=(2, 4 * d), initializer="zeros"))
+            self.projections.append(self.add_weight(
+                name=f"layer_{layer}_projection", shape=(2, d, p), initializer="glorot_uniform"))
+        if self.stateful:
+            self.state_h = self.add_weight(name="state_h", shape=(self.n_layers, 2, self.max_batch_size, p),
+                                           initializer="zeros", trainable=False)
+            self.state_c = self.add_weight(name="state_c", shape=(self.n_layers, 2, self.max_batch_size, d),
+                                           initializer="zeros", trainable=False)
+
+    def reset_states(self):
+        """Zero the carried state of every row (stateful mode)."""
+        if self.stateful:
+            self.state_h.assign(ops.zeros_like(self.state_h))
+            self.state_c.assign(ops.zeros_like(self.state_c))
+
+    def _run_layer(self, layer, inputs, step_mask, h0, c0):
+        """Run layer `layer` of both directions over time.
+
+        inputs: (2, batch, time, p), each direction in its reading order.
+        step_mask: (time, 2, batch, 1) bool. h0, c0: (2, batch, p|d).
+        Returns outputs (2, batch, time, p) and the final (h, c).
+        """
+        gates_in = ops.einsum("zbti,zig->tzbg", inputs, self.kernels[layer])
+        gates_in = gates_in + self.biases[layer][None, :, None, :]
+        recurrent_kernel = self.recurrent_kernels[layer]
+        projection = self.projections[layer]
+
+        def step(carry, gates_t):
+            h_prev, c_prev, t = carry
+            mask_t = ops.take(step_mask, t, axis=0)
+            gates = gates_t + ops.matmul(h_prev, recurrent_kernel)
+            h, c = lstm_projection_step(gates, c_prev, projection, self.cell_clip, self.proj_clip)
+            h = ops.where(mask_t, h, h_prev)
+            c = ops.where(mask_t, c, c_prev)
+            # The TensorFlow backend's scan needs outputs shaped like the carry,
+            # and takes a single sequence when the time length is unknown.
+            return (h, c, t + 1), (h, c, t)
+
+        (h_last, c_last, _), (h_all, _, _) = ops.scan(
+            step, (h0, c0, ops.convert_to_tensor(0, dtype="int32")), gates_in)
+        outputs = ops.transpose(h_all, (1, 2, 0, 3)) * ops.cast(
+            ops.transpose(step_mask, (1, 2, 0, 3)), h_all.dtype)
+        return outputs, h_last, c_last
+
+    def run_directions(self, forward_inputs, backward_inputs, mask, initial_state=None, training=None):
+        """Run both stacks on inputs given in each direction's reading order.
+
+        Pretraining feeds the backward LM its own reversed stream; `call`
+        builds that order by reversing within length.
+
+        Args:
+            forward_inputs, backward_inputs: (batch, time, projection_dim).
+            mask: bool (2, batch, time), per direction.
+            initial_state: None (zeros) or `(h, c)` of shapes
+                (n_layers, 2, batch, projection_dim) and (n_layers, 2, batch, units).
+            training: bool.
+
+        Returns `(outputs, (h, c))`: outputs a list over layers of
+        (2, batch, time, projection_dim) in reading order, and the final states.
+        """
+        x = ops.stack([forward_inputs, backward_inputs], axis=0)
+        step_mask = ops.transpose(mask, (2, 0, 1))[..., None]
+        batch = ops.shape(forward_inputs)[0]
+        outputs, final_h, final_c = [], [], []
+        for layer in range(self.n_layers):
+            if initial_state is None:
+                h0 = ops.zeros((2, batch, self.projection_dim), dtype=x.dtype)
+                c0 = ops.zeros((2, batch, self.units), dtype=x.dtype)
+            else:
+                h0, c0 = initial_state[0][layer], initial_state[1][layer]
+            layer_input = self.dropout_layer(x, training=training) if self.dropout_layer else x
+            y, h, c = self._run_layer(layer, layer_input, step_mask, h0, c0)
+            if self.use_skip_connections and layer > 0:
+                y = y + x
+            outputs.append(y)
+            final_h.append(h)
+            final_c.append(c)
+            x = y
+        return outputs, (ops.stack(final_h), ops.stack(final_c))
+
+    def call(self, inputs, mask=None, training=None):
+        batch, time = ops.shape(inputs)[0], ops.shape(inputs)[1]
+        if mask is None:
+            mask = ops.ones((batch, time), dtype="bool")
+        mask = ops.cast(mask, "bool")
+        lengths = ops.sum(ops.cast(mask, "int32"), axis=1)
+        initial_state = None
+        if self.stateful:
+            initial_state = (ops.convert_to_tensor(self.state_h)[:, :, :batch],
+                             ops.convert_to_tensor(self.state_c)[:, :, :batch])
+        outputs, (h, c) = self.run_directions(
+            inputs, reverse_within_length(inputs, lengths), ops.stack([mask, mask]),
+            initial_state=initial_state, training=training)
+        if self.stateful:
+            self.state_h.assign(ops.concatenate([h, ops.convert_to_tensor(self.state_h)[:, :, batch:]], axis=2))
+            self.state_c.assign(ops.concatenate([c, ops.convert_to_tensor(self.state_c)[:, :, batch:]], axis=2))
+        layers = [ops.concatenate([y[0], reverse_within_length(y[1], lengths)], axis=-1) for y in outputs]
+        return ops.stack(layers, axis=1)
+
+    def compute_mask(self, inputs, mask=None):
+        return mask
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.n_layers, input_shape[1], 2 * self.projection_dim)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "units": self.units,
+            "projection_dim": self.projection_dim,
+            "n_layers": self.n_layers,
+            "cell_clip": self.cell_clip,
+            "proj_clip": self.proj_clip,
+            "use_skip_connections": self.use_skip_connections,
+            "dropout": self.dropout,
+            "stateful": self.stateful,
+            "max_batch_size": self.max_batch_size,
+        })
+        return config

@@ -1,0 +1,112 @@
+"""The character CNN that turns each token's character ids into a vector."""
+
+import keras
+from keras import ops
+
+from elmo_keras.layers.highway import Highway
+
+# Raw character codes: 256 bytes and 5 marks (see preprocessing.char_ids).
+# Id 0 is batch padding and always embeds to zeros, so only these rows are weights.
+N_CHARACTER_CODES = 261
+
+
+@keras.saving.register_keras_serializable(package="elmo_keras")
+class CharCNN(keras.layers.Layer):
+    """Character embedding, convolutions, max-pool, highway, projection.
+
+    Args:
+        filters: list of `[width, num_filters]` pairs, one convolution each.
+        embedding_dim: int. Size of each character's embedding.
+        n_highway: int. Number of `Highway` layers after the convolutions.
+        projection_dim: int. Output size. The projection is applied only when
+            it differs from the total number of filters, as in bilm-tf.
+        activation: `"relu"` or `"tanh"`, applied after the max over characters.
+        max_characters_per_token: int. Character slots per token.
+        **kwargs: standard layer arguments.
+
+    Call arguments:
+        char_ids: int tensor (batch, tokens, max_characters_per_token) of
+            shifted ids (0 = padding, 1..261 = raw codes + 1).
+
+    Returns (batch, tokens, projection_dim). All-zero (padding) tokens give a
+    value that is not zero; the biLM masks them out.
+
+    Example:
+
+    >>> import numpy as np
+    >>> cnn = CharCNN(filters=[[1, 4], [2, 8]], embedding_dim=4, n_highway=1, projection_dim=6)
+    >>> cnn(np.ones((2, 3, 50), "int32")).shape
+    (2, 3, 6)
+
+    Reference: Kim et al., 2016, "Character-Aware Neural Language Models";
+    Peters et al., 2018, "Deep contextualized word representations".
+    """
+
+    def __init__(self, filters, embedding_dim=16, n_highway=0, projection_dim=512, activation="relu",
+                 max_characters_per_token=50, **kwargs):
+        super().__init__(**kwargs)
+        if activation not in ("relu", "tanh"):
+            raise ValueError(f"CharCNN: activation must be 'relu' or 'tanh', got {activation!r}")
+        self.filters = [list(map(int, f)) for f in filters]
+        self.embedding_dim = embedding_dim
+        self.n_highway = n_highway
+        self.projection_dim = projection_dim
+        self.activation = activation
+        self.max_characters_per_token = max_characters_per_token
+        self.n_filters = sum(n for _, n in self.filters)
+        self.use_projection = self.n_filters != projection_dim
+        self.highways = [Highway(name=f"highway_{k}") for k in range(n_highway)]
+
+    def build(self, input_shape):
+        self.char_embed = self.add_weight(
+            name="char_embed", shape=(N_CHARACTER_CODES, self.embedding_dim),
+            initializer=keras.initializers.RandomUniform(-1.0, 1.0))
+        self.conv_kernels, self.conv_biases = [], []
+        for i, (width, num) in enumerate(self.filters):
+            self.conv_kernels.append(self.add_weight(
+                name=f"conv_{i}_kernel", shape=(width, self.embedding_dim, num),
+                initializer="glorot_uniform"))
+            self.conv_biases.append(self.add_weight(name=f"conv_{i}_bias", shape=(num,), initializer="zeros"))
+        for highway in self.highways:
+            highway.build((None, self.n_filters))
+        if self.use_projection:
+            self.projection_kernel = self.add_weight(
+                name="projection_kernel", shape=(self.n_filters, self.projection_dim),
+                initializer="glorot_uniform")
+            self.projection_bias = self.add_weight(
+                name="projection_bias", shape=(self.projection_dim,), initializer="zeros")
+
+    def call(self, char_ids):
+        batch, tokens = ops.shape(char_ids)[0], ops.shape(char_ids)[1]
+        flat_ids = ops.reshape(char_ids, (-1, self.max_characters_per_token))
+        table = ops.concatenate(
+            [ops.zeros((1, self.embedding_dim), dtype=self.char_embed.dtype), self.char_embed], axis=0)
+        chars = ops.take(table, flat_ids, axis=0)
+        activation = ops.relu if self.activation == "relu" else ops.tanh
+        pooled = []
+        for kernel, bias in zip(self.conv_kernels, self.conv_biases):
+            conv = ops.conv(chars, kernel, strides=1, padding="valid")
+            # Max before the activation and bias after the max: both commute
+            # with max, and this order is the original's.
+            pooled.append(activation(ops.max(conv, axis=1) + bias))
+        x = ops.concatenate(pooled, axis=-1)
+        for highway in self.highways:
+            x = highway(x)
+        if self.use_projection:
+            x = ops.matmul(x, self.projection_kernel) + self.projection_bias
+        return ops.reshape(x, (batch, tokens, self.projection_dim))
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:2]) + (self.projection_dim,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "filters": self.filters,
+            "embedding_dim": self.embedding_dim,
+            "n_highway": self.n_highway,
+            "projection_dim": self.projection_dim,
+            "activation": self.activation,
+            "max_characters_per_token": self.max_characters_per_token,
+        })
+        return config

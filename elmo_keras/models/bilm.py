@@ -1,0 +1,81 @@
+"""The biLM as a functional Keras model: character ids in, every layer out."""
+
+import keras
+from keras import ops
+
+from elmo_keras.io.options import validate_options
+from elmo_keras.layers.bilstm import BiLSTM
+from elmo_keras.layers.char_cnn import CharCNN
+
+
+def char_cnn_from_options(options, name="char_cnn"):
+    """Return the `CharCNN` that an options dict describes."""
+    cnn, lstm = options["char_cnn"], options["lstm"]
+    return CharCNN(filters=cnn["filters"], embedding_dim=cnn["embedding"]["dim"], n_highway=cnn["n_highway"],
+                   projection_dim=lstm["projection_dim"], activation=cnn["activation"],
+                   max_characters_per_token=cnn["max_characters_per_token"], name=name)
+
+
+def bilstm_from_options(options, stateful=False, max_batch_size=64, dropout=0.0, name="bilstm"):
+    """Return the `BiLSTM` that an options dict describes."""
+    lstm = options["lstm"]
+    return BiLSTM(units=lstm["dim"], projection_dim=lstm["projection_dim"], n_layers=lstm["n_layers"],
+                  cell_clip=lstm["cell_clip"], proj_clip=lstm["proj_clip"],
+                  use_skip_connections=bool(lstm["use_skip_connections"]), dropout=dropout,
+                  stateful=stateful, max_batch_size=max_batch_size, name=name)
+
+
+def token_mask(char_ids):
+    """True for token positions that hold any character (not batch padding)."""
+    return ops.any(char_ids > 0, axis=-1)
+
+
+def build_bilm(options, stateful=False, max_batch_size=64, name="bilm"):
+    """Build the biLM from an options dict (the original `options.json` schema).
+
+    Args:
+        options: dict. The options (validated here).
+        stateful: bool. Carry LSTM states per batch row from call to call.
+        max_batch_size: int. Rows of state kept when stateful.
+        name: str. Model name.
+
+    The model takes `char_ids` int32 (batch, time, max_characters_per_token),
+    sentence boundaries included, and returns a dict:
+      - `token_embedding` (batch, time, projection_dim): the char-CNN output;
+      - `activations` (batch, n_layers + 1, time, 2 * projection_dim): layer 0
+        the char-CNN vector repeated for both directions, then each LSTM layer
+        (forward ; backward);
+      - `mask` bool (batch, time).
+    Padded positions are 0 in every output.
+
+    Example:
+
+    >>> import numpy as np
+    >>> opts = {"lstm": {"dim": 8, "projection_dim": 4, "n_layers": 2},
+    ...         "char_cnn": {"embedding": {"dim": 4}, "filters": [[1, 4], [2, 4]], "n_highway": 1}}
+    >>> out = build_bilm(opts)(np.ones((2, 5, 50), "int32"))
+    >>> tuple(out["activations"].shape)
+    (2, 3, 5, 8)
+    """
+    options = validate_options(options)
+    max_chars = options["char_cnn"]["max_characters_per_token"]
+    char_ids = keras.Input(shape=(None, max_chars), dtype="int32", name="char_ids")
+    mask = token_mask(char_ids)
+    embedding = char_cnn_from_options(options)(char_ids)
+    embedding = embedding * ops.cast(mask, embedding.dtype)[..., None]
+    lstm_outputs = bilstm_from_options(options, stateful=stateful, max_batch_size=max_batch_size)(
+        embedding, mask=mask)
+    layer_0 = ops.concatenate([embedding, embedding], axis=-1)[:, None]
+    activations = ops.concatenate([layer_0, lstm_outputs], axis=1)
+    outputs = {"token_embedding": embedding, "activations": activations, "mask": mask}
+    return keras.Model(char_ids, outputs, name=name)
+
+
+def get_bilstm(model):
+    """The `BiLSTM` layer of a biLM model."""
+    return model.get_layer("bilstm")
+
+
+def get_char_cnn(model):
+    """The `CharCNN` layer of a biLM model."""
+    return model.get_layer("char_cnn")

@@ -1,0 +1,463 @@
+"""biLM pretraining batches: sentences packed into windows of a continuous stream per row.
+
+This is the data side of bilm-tf's `bin/train_elmo.py` (`LMDataset`,
+`BidirectionalLMDataset`), in numpy:
+
+- Each of the `batch_size` rows of a batch is a continuous stream of sentences,
+  each wrapped `<S> ... </S>`. A batch is the next `unroll_steps` tokens of
+  every row, so a stateful LSTM carries its state from one window to the next
+  of the same row. A row takes the next sentence of the corpus whenever it runs
+  short, rows in order, as bilm-tf does.
+- `next_token_id` is the token after each input along the row's stream, so
+  the last target of a window is the first input of the row's next window.
+- The backward LM gets its own stream in the `_reverse` arrays: the same
+  sentences, each reversed and wrapped `</S> ... <S>` (what a backward LM
+  reads), packed the same way, with its own next-token targets.
+- Inputs are token ids (unknown tokens -> `<UNK>`) and 50 character ids per
+  token with the +1 shift of `elmo_keras.preprocessing.char_ids`; an unknown
+  token keeps its own characters.
+
+One difference from bilm-tf: here `</S>` is an input too (its target is the
+next sentence's `<S>`), so a row's inputs are exactly `<S> s1 </S> <S> s2 </S>
+...` and targets are the inputs shifted by one; bilm-tf never feeds `</S>` and
+goes straight from a sentence's last word to the next `<S>`. Feeding `</S>`
+leaves the LSTM state where inference leaves it (after `</S>`).
+
+End of data (only when `epochs` is not None): by default the stream is not cut.
+Batches go on until every row is empty, with id 0, all-zero characters, target
+0 and weight 0 wherever a row has no more data; a row's very last token is
+still an input but, having no next token, gets weight 0. So in one pass every
+token is an input exactly once and every token but a row's first is a target
+exactly once. `drop_remainder=True` instead stops before the first batch that
+would need padding (bilm-tf's behaviour; the tail of the data is lost).
+
+Resuming: `state()` returns a small JSON-serialisable dict and `restore(state)`
+continues with exactly the batches that would have followed. When batches are
+prefetched (tf.data) the batcher runs ahead of the model, so resume from the
+model's step count instead: a fresh batcher plus `skip_batches(steps)` lands on
+the same next batch (it packs without building arrays, but still reads every
+shard it passes).
+
+Example:
+
+>>> import os, tempfile
+>>> from elmo_keras.training.vocab import Vocabulary, build_vocabulary
+>>> folder = tempfile.mkdtemp()
+>>> _ = open(os.path.join(folder, "shard-0.txt"), "w").write("the cat sat\\nthe dog ran\\n")
+>>> _ = build_vocabulary(os.path.join(folder, "shard-*.txt"), os.path.join(folder, "vocab.txt"),
+...                      progress=False)
+>>> vocab = Vocabulary(os.path.join(folder, "vocab.txt"))
+>>> batcher = WindowBatcher(os.path.join(folder, "shard-*.txt"), vocab, batch_size=2,
+...                         unroll_steps=3, shuffle=False, epochs=1)
+>>> batch = next(iter(batcher))
+>>> sorted(batch)  # doctest: +NORMALIZE_WHITESPACE
+['char_ids', 'char_ids_reverse', 'next_token_id', 'next_token_id_reverse', 'token_ids',
+ 'token_ids_reverse', 'weights']
+>>> batch["char_ids"].shape
+(2, 3, 50)
+>>> [vocab.decode(row) for row in batch["token_ids"]]
+['<S> the cat', '<S> the dog']
+>>> [vocab.decode(row) for row in batch["next_token_id"]]
+['the cat sat', 'the dog ran']
+>>> [vocab.decode(row) for row in batch["token_ids_reverse"]]
+['</S> sat cat', '</S> ran dog']
+>>> saved = batcher.state()
+>>> batch = next(iter(batcher))
+>>> batch["weights"].tolist()  # each row's final </S> has no next token
+[[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]]
+>>> batcher.restore(saved)
+>>> next(iter(batcher))["token_ids"].tolist() == batch["token_ids"].tolist()
+True
+"""
+
+import glob
+import logging
+import os
+
+import numpy as np
+
+from elmo_keras.preprocessing.char_ids import CharIdCache, token_to_char_ids
+from elmo_keras.training.vocab import (
+    BOS_TOKEN,
+    EOS_TOKEN,
+    DataError,
+    Vocabulary,
+    read_utf8_lines,
+)
+
+__all__ = ["DataError", "WindowBatcher", "make_tf_dataset"]
+
+_STATE_FORMAT = 1
+_logger = logging.getLogger(__name__)
+
+
+def _shard_paths(file_pattern):
+    """The sorted files of a glob, each checked to exist and be non-empty."""
+    paths = sorted(glob.glob(str(file_pattern)))
+    if not paths:
+        raise DataError(f"no files match {file_pattern!r}")
+    for path in paths:
+        # Caught up front: an empty shard found mid-epoch would stop a long run late.
+        try:
+            size = os.path.getsize(path)
+        except OSError as e:
+            raise DataError(f"{path}: cannot read shard: {e.strerror or e}") from e
+        if size == 0:
+            raise DataError(f"{path}: empty shard (no sentences)")
+    return paths
+
+
+def _read_sentences(path):
+    """The non-blank lines of a shard, in file order."""
+    sentences = [line for line in read_utf8_lines(path, DataError) if line.strip()]
+    if not sentences:
+        raise DataError(f"{path}: empty shard (only blank lines)")
+    return sentences
+
+
+class _SentenceSource:
+    """Sentences in epoch -> shard -> sentence order, at a resumable position.
+
+    Every order is a pure function of (seed, epoch, shard), so a position is
+    three integers and no random generator state has to be saved.
+    """
+
+    def __init__(self, shards, shuffle, seed, epochs):
+        self.shards = shards
+        self.shuffle = shuffle
+        self.seed = seed
+        self.epochs = epochs
+        self.seek(epoch=0, shard_position=0, sentence_position=0)
+
+    def seek(self, epoch, shard_position, sentence_position):
+        self.epoch = epoch
+        self.shard_position = shard_position
+        self.sentence_position = sentence_position
+        self._sentences = None  # the current shard, loaded on first use
+
+    def position(self):
+        return {
+            "epoch": self.epoch,
+            "shard_position": self.shard_position,
+            "sentence_position": self.sentence_position,
+        }
+
+    def _shard_order(self, epoch):
+        if not self.shuffle:
+            return list(range(len(self.shards)))
+        return np.random.default_rng([self.seed, epoch]).permutation(len(self.shards)).tolist()
+
+    def _load_current_shard(self):
+        shard_index = self._shard_order(self.epoch)[self.shard_position]
+        path = self.shards[shard_index]
+        _logger.info("loading shard %s (epoch %d)", path, self.epoch)
+        sentences = _read_sentences(path)
+        if self.shuffle:
+            order = np.random.default_rng([self.seed, self.epoch, shard_index]).permutation(len(sentences))
+            sentences = [sentences[i] for i in order]
+        return sentences
+
+    def _next_shard(self):
+        self._sentences = None
+        self.sentence_position = 0
+        self.shard_position += 1
+        if self.shard_position == len(self.shards):
+            self.shard_position = 0
+            self.epoch += 1
+
+    def next_sentence(self):
+        """The next sentence as a list of tokens, or None after the last epoch."""
+        while self.epochs is None or self.epoch < self.epochs:
+            if self._sentences is None:
+                self._sentences = self._load_current_shard()
+            if self.sentence_position < len(self._sentences):
+                line = self._sentences[self.sentence_position]
+                self.sentence_position += 1
+                return line.split()
+            self._next_shard()
+        return None
+
+
+class _TokenEncoder:
+    """Token ids and character ids of token lists."""
+
+    # Unknown tokens get their own small cache, emptied when full: a large
+    # corpus has millions of them, and keeping all would grow without bound.
+    _MAX_CACHED_UNKNOWN_TOKENS = 100_000
+
+    def __init__(self, vocab, max_characters_per_token):
+        self.vocab = vocab
+        self.max_characters_per_token = max_characters_per_token
+        self._char_cache = CharIdCache(max_characters_per_token)
+        self._unknown_char_ids = {}
+
+    def token_ids(self, tokens):
+        return [self.vocab.token_to_id(t) for t in tokens]
+
+    def char_ids(self, tokens):
+        return np.stack([self._token_char_ids(t) for t in tokens])
+
+    def _token_char_ids(self, token):
+        if token in self.vocab:
+            return self._char_cache.token(token)
+        ids = self._unknown_char_ids.get(token)
+        if ids is None:
+            if len(self._unknown_char_ids) >= self._MAX_CACHED_UNKNOWN_TOKENS:
+                self._unknown_char_ids.clear()
+            ids = token_to_char_ids(token, self.max_characters_per_token)
+            self._unknown_char_ids[token] = ids
+        return ids
+
+
+def _positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, found {value!r}")
+    return int(value)
+
+
+class WindowBatcher:
+    """Windows of `unroll_steps` tokens from `batch_size` continuous sentence streams.
+
+    Args:
+        file_pattern: str. A glob of shards, one whitespace-tokenised sentence
+            per line (blank lines are skipped).
+        vocab: a `Vocabulary` or the path of a vocabulary file.
+        batch_size: int. Rows per batch; each row is its own stream.
+        unroll_steps: int. Tokens per row per batch.
+        max_characters_per_token: int. Character slots per token.
+        shuffle: bool. Shuffle the shard order every epoch and the sentences of
+            each shard, from `seed`. False reads shards in sorted order and
+            sentences in file order.
+        seed: int. Fixes every shuffle: same seed, same batches.
+        epochs: int, or None for an endless stream. Epochs follow each other
+            inside the same row streams; only the end of the last one pads.
+        drop_remainder: bool. Stop before the first batch that would need
+            padding instead of padding it (see the module docstring).
+
+    Test mode (one deterministic pass over every sentence) is
+    `shuffle=False, epochs=1`.
+
+    Iterating yields dicts of numpy arrays, B = batch_size, T = unroll_steps:
+    `token_ids`, `next_token_id`, `token_ids_reverse`,
+    `next_token_id_reverse` (B, T) int32; `char_ids`, `char_ids_reverse`
+    (B, T, max_characters_per_token) int32; `weights` (B, T) float32, 1 where
+    a target exists and 0 on padding (the same for both directions). Iterating
+    again continues where the last iteration stopped.
+
+    Raises:
+        DataError: no file matches the glob, a shard is missing or empty, or a
+            line is not UTF-8 (the message names file and line).
+    """
+
+    def __init__(
+        self,
+        file_pattern,
+        vocab,
+        batch_size=128,
+        unroll_steps=20,
+        max_characters_per_token=50,
+        shuffle=True,
+        seed=0,
+        epochs=1,
+        drop_remainder=False,
+    ):
+        self.file_pattern = str(file_pattern)
+        self.vocab = vocab if isinstance(vocab, Vocabulary) else Vocabulary(vocab)
+        self.batch_size = _positive_int(batch_size, "batch_size")
+        self.unroll_steps = _positive_int(unroll_steps, "unroll_steps")
+        self.max_characters_per_token = _positive_int(max_characters_per_token, "max_characters_per_token")
+        if epochs is not None:
+            epochs = _positive_int(epochs, "epochs")
+        self.shuffle = bool(shuffle)
+        self.seed = int(seed)
+        self.drop_remainder = bool(drop_remainder)
+        self._encoder = _TokenEncoder(self.vocab, self.max_characters_per_token)
+        self._source = _SentenceSource(_shard_paths(self.file_pattern), self.shuffle, self.seed, epochs)
+        self._rows = [[] for _ in range(self.batch_size)]
+        self._rows_reverse = [[] for _ in range(self.batch_size)]
+        self._batches_done = 0
+        self._finished = False
+
+    @property
+    def shards(self):
+        """The shard paths, sorted."""
+        return list(self._source.shards)
+
+    @property
+    def epochs(self):
+        return self._source.epochs
+
+    @property
+    def tokens_per_batch(self):
+        """Token positions per batch (padding included): batch_size * unroll_steps."""
+        return self.batch_size * self.unroll_steps
+
+    @property
+    def batches_done(self):
+        """Batches produced (or skipped) so far."""
+        return self._batches_done
+
+    def output_signature(self):
+        """{name: (shape, numpy dtype)} of every array of a batch."""
+        b, t, c = self.batch_size, self.unroll_steps, self.max_characters_per_token
+        signature = {}
+        for suffix in ("", "_reverse"):
+            signature["token_ids" + suffix] = ((b, t), np.dtype(np.int32))
+            signature["char_ids" + suffix] = ((b, t, c), np.dtype(np.int32))
+            signature["next_token_id" + suffix] = ((b, t), np.dtype(np.int32))
+        signature["weights"] = ((b, t), np.dtype(np.float32))
+        return signature
+
+    # -- packing ---------------------------------------------------------
+
+    def _fill_row(self, row):
+        """Pull sentences into a row until it holds a full window plus its last target."""
+        forward, backward = self._rows[row], self._rows_reverse[row]
+        while len(forward) <= self.unroll_steps:
+            sentence = self._source.next_sentence()
+            if sentence is None:
+                return
+            forward.append(BOS_TOKEN)
+            forward.extend(sentence)
+            forward.append(EOS_TOKEN)
+            backward.append(EOS_TOKEN)
+            backward.extend(reversed(sentence))
+            backward.append(BOS_TOKEN)
+
+    def _next_windows(self):
+        """Cut the next window of every row; None when the stream has ended.
+
+        A window is up to unroll_steps + 1 tokens: the inputs and, one to the
+        right, their targets. Its last token stays in the row, because it is
+        also the first input of the row's next window.
+        """
+        if self._finished:
+            return None
+        t = self.unroll_steps
+        for row in range(self.batch_size):
+            self._fill_row(row)
+        lengths = [len(r) for r in self._rows]
+        if max(lengths) == 0 or (self.drop_remainder and min(lengths) <= t):
+            self._finished = True
+            return None
+        windows, windows_reverse = [], []
+        for forward, backward in zip(self._rows, self._rows_reverse):
+            windows.append(forward[: t + 1])
+            windows_reverse.append(backward[: t + 1])
+            del forward[:t], backward[:t]  # with fewer than t + 1 left, this empties the row
+        self._batches_done += 1
+        return windows, windows_reverse
+
+    # -- arrays ----------------------------------------------------------
+
+    def _encode_direction(self, windows):
+        b, t, c = self.batch_size, self.unroll_steps, self.max_characters_per_token
+        token_ids = np.zeros((b, t), np.int32)
+        next_token_id = np.zeros((b, t), np.int32)
+        char_ids = np.zeros((b, t, c), np.int32)
+        for row, window in enumerate(windows):
+            if not window:
+                continue
+            ids = self._encoder.token_ids(window)
+            inputs = window[:t]
+            token_ids[row, : len(inputs)] = ids[:t]
+            next_token_id[row, : len(ids) - 1] = ids[1:]
+            char_ids[row, : len(inputs)] = self._encoder.char_ids(inputs)
+        return token_ids, char_ids, next_token_id
+
+    def _encode(self, windows, windows_reverse):
+        batch = {}
+        for suffix, direction in (("", windows), ("_reverse", windows_reverse)):
+            token_ids, char_ids, next_token_id = self._encode_direction(direction)
+            batch["token_ids" + suffix] = token_ids
+            batch["char_ids" + suffix] = char_ids
+            batch["next_token_id" + suffix] = next_token_id
+        weights = np.zeros((self.batch_size, self.unroll_steps), np.float32)
+        for row, window in enumerate(windows):
+            weights[row, : max(len(window) - 1, 0)] = 1.0  # positions that have a target
+        batch["weights"] = weights
+        return batch
+
+    def __iter__(self):
+        while True:
+            cut = self._next_windows()
+            if cut is None:
+                return
+            yield self._encode(*cut)
+
+    def skip_batches(self, n):
+        """Advance past `n` batches without building them; return how many were skipped."""
+        skipped = 0
+        while skipped < n and self._next_windows() is not None:
+            skipped += 1
+        return skipped
+
+    # -- resuming ----------------------------------------------------------
+
+    def _config(self):
+        return {
+            "shards": self.shards,
+            "batch_size": self.batch_size,
+            "unroll_steps": self.unroll_steps,
+            "shuffle": self.shuffle,
+            "seed": self.seed,
+            "drop_remainder": self.drop_remainder,
+        }
+
+    def state(self):
+        """A JSON-serialisable snapshot; `restore` continues from exactly here."""
+        return {
+            "format": _STATE_FORMAT,
+            "config": self._config(),
+            "position": self._source.position(),
+            "rows": [list(r) for r in self._rows],
+            "rows_reverse": [list(r) for r in self._rows_reverse],
+            "batches_done": self._batches_done,
+            "finished": self._finished,
+        }
+
+    def restore(self, state):
+        """Continue from a `state()` of a batcher over the same data and settings.
+
+        `epochs` may differ (to lengthen a run). Raises ValueError when the
+        shards, batch_size, unroll_steps, shuffle, seed or drop_remainder differ.
+        """
+        if state.get("format") != _STATE_FORMAT:
+            raise ValueError(f"unknown batcher state format {state.get('format')!r}")
+        saved, current = state["config"], self._config()
+        changed = sorted(k for k in current if saved.get(k) != current[k])
+        if changed:
+            raise ValueError(f"cannot restore: the state was saved with different {', '.join(changed)}")
+        self._source.seek(**state["position"])
+        self._rows = [list(r) for r in state["rows"]]
+        self._rows_reverse = [list(r) for r in state["rows_reverse"]]
+        self._batches_done = state["batches_done"]
+        # A run restored with more epochs may go on past where it ended.
+        self._finished = state["finished"] and self.epochs is not None and (
+            self._source.epoch >= self.epochs
+        )
+
+
+def make_tf_dataset(batcher, prefetch=2):
+    """A `tf.data.Dataset` of the batcher's batches, with fixed shapes.
+
+    Every element has the exact shapes of `batcher.output_signature()` (the
+    end of data is padded, never shorter), as `tf.distribute` wants. The
+    dataset pulls from the batcher itself, so iterating it again continues
+    where the batcher is, and the batcher runs `prefetch` batches ahead of the
+    model: to resume, use `skip_batches(model steps)` rather than `state()`.
+
+    Args:
+        batcher: a `WindowBatcher`.
+        prefetch: int, or None for `tf.data.AUTOTUNE`; 0 turns prefetching off.
+    """
+    import tensorflow as tf  # imported here so the module works without TensorFlow
+
+    signature = {
+        name: tf.TensorSpec(shape=shape, dtype=tf.as_dtype(dtype), name=name)
+        for name, (shape, dtype) in batcher.output_signature().items()
+    }
+    dataset = tf.data.Dataset.from_generator(lambda: iter(batcher), output_signature=signature)
+    if prefetch is None:
+        return dataset.prefetch(tf.data.AUTOTUNE)
+    return dataset.prefetch(prefetch) if prefetch > 0 else dataset
