@@ -53,6 +53,7 @@ class ScalarMix(keras.layers.Layer):
         self.initial_scale = initial_scale
         self.trainable_weights_ = trainable_weights_
         self.l2_coef = l2_coef
+        self.supports_masking = True
 
     def build(self, input_shape):
         init = (keras.initializers.Constant(self.initial_weights) if self.initial_weights is not None
@@ -74,6 +75,9 @@ class ScalarMix(keras.layers.Layer):
         weights = ops.cast(ops.softmax(self.layer_weights), activations.dtype)
         mixed = ops.einsum("k,bktd->btd", weights, activations)
         return ops.cast(self.scale, activations.dtype) * mixed
+
+    def compute_mask(self, activations, mask=None):
+        return mask
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0],) + tuple(input_shape[2:])

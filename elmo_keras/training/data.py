@@ -351,31 +351,29 @@ class WindowBatcher:
     # -- arrays ----------------------------------------------------------
 
     def _encode_direction(self, windows):
+        """Arrays of one direction, and the (B, T) mask of positions with a target."""
         b, t, c = self.batch_size, self.unroll_steps, self.max_characters_per_token
+        steps = np.arange(t)
+        input_mask = steps < np.array([min(len(w), t) for w in windows])[:, None]
+        target_mask = steps < np.array([max(len(w) - 1, 0) for w in windows])[:, None]
+        # Boolean-mask assignment fills row-major, the order of these flat lists,
+        # so the whole batch is encoded with one stack instead of one per row.
+        inputs = [token for w in windows for token in w[:t]]
+        targets = [token for w in windows for token in w[1:]]
         token_ids = np.zeros((b, t), np.int32)
+        token_ids[input_mask] = self._encoder.token_ids(inputs)
         next_token_id = np.zeros((b, t), np.int32)
+        next_token_id[target_mask] = self._encoder.token_ids(targets)
         char_ids = np.zeros((b, t, c), np.int32)
-        for row, window in enumerate(windows):
-            if not window:
-                continue
-            ids = self._encoder.token_ids(window)
-            inputs = window[:t]
-            token_ids[row, : len(inputs)] = ids[:t]
-            next_token_id[row, : len(ids) - 1] = ids[1:]
-            char_ids[row, : len(inputs)] = self._encoder.char_ids(inputs)
-        return token_ids, char_ids, next_token_id
+        char_ids[input_mask] = self._encoder.char_ids(inputs)
+        return {"token_ids": token_ids, "char_ids": char_ids, "next_token_id": next_token_id}, target_mask
 
     def _encode(self, windows, windows_reverse):
-        batch = {}
-        for suffix, direction in (("", windows), ("_reverse", windows_reverse)):
-            token_ids, char_ids, next_token_id = self._encode_direction(direction)
-            batch["token_ids" + suffix] = token_ids
-            batch["char_ids" + suffix] = char_ids
-            batch["next_token_id" + suffix] = next_token_id
-        weights = np.zeros((self.batch_size, self.unroll_steps), np.float32)
-        for row, window in enumerate(windows):
-            weights[row, : max(len(window) - 1, 0)] = 1.0  # positions that have a target
-        batch["weights"] = weights
+        forward, target_mask = self._encode_direction(windows)
+        backward, _ = self._encode_direction(windows_reverse)  # same lengths, same mask
+        batch = dict(forward)
+        batch.update((name + "_reverse", array) for name, array in backward.items())
+        batch["weights"] = target_mask.astype(np.float32)
         return batch
 
     def __iter__(self):

@@ -1,0 +1,269 @@
+"""`ElmoEmbedder`: ELMo vectors for tokenised text, with AllenNLP's API.
+
+Example:
+
+>>> from elmo_keras import ElmoEmbedder
+>>> embedder = ElmoEmbedder("tests/data/bilm-tf/options.json", "tests/data/bilm-tf/lm_weights.hdf5")
+>>> embedder.embed_sentence(["Hello", "world", "."]).shape
+(3, 3, 32)
+"""
+
+import json
+import os
+import shutil
+
+import h5py
+import numpy as np
+
+from elmo_keras.io.atomic import atomic_path
+from elmo_keras.io.files import load_bilm
+from elmo_keras.preprocessing.char_ids import CharIdCache
+
+OUTPUT_FORMATS = ("all", "top", "average")
+# Token counts are padded up to a multiple of this, so that compiled
+# functions are reused across batches of similar length.
+LENGTH_BUCKET = 8
+# Sentences sorted together by length when embedding without state.
+SORT_WINDOW_BATCHES = 32
+
+
+class InputFileError(ValueError):
+    """An input text file cannot be embedded (the message names file and line)."""
+
+
+def read_sentences(input_file):
+    """Read one sentence per line; return the stripped lines.
+
+    Raises `InputFileError` for a missing or empty file, invalid UTF-8 or
+    empty lines, naming the file and the (1-based) line numbers.
+    """
+    if not os.path.exists(input_file):
+        raise InputFileError(f"{input_file}: input file not found")
+    sentences, blank = [], []
+    with open(input_file, "rb") as f:
+        for number, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8").strip()
+            except UnicodeDecodeError as e:
+                raise InputFileError(f"{input_file}: line {number}: not valid UTF-8 ({e.reason} at byte "
+                                     f"{e.start})") from e
+            if not line:
+                blank.append(number)
+            sentences.append(line)
+    if not sentences:
+        raise InputFileError(f"{input_file}: the input file is empty; expected one sentence per line")
+    if blank:
+        shown = ", ".join(map(str, blank[:10])) + (" ..." if len(blank) > 10 else "")
+        raise InputFileError(f"{input_file}: empty line(s) at line {shown}; expected one sentence per "
+                             f"line. Remove them.")
+    return sentences
+
+
+def select_layers(embeddings, output_format):
+    """`all` keeps (layers, n, dim); `top` the last layer; `average` the mean."""
+    if output_format == "all":
+        return embeddings
+    if output_format == "top":
+        return embeddings[-1]
+    if output_format == "average":
+        return np.mean(embeddings, axis=0)
+    raise ValueError(f"output_format must be one of {OUTPUT_FORMATS}, got {output_format!r}")
+
+
+class ElmoEmbedder:
+    """Embed tokenised sentences with a biLM from the original files.
+
+    Each sentence gives a float32 array (n_layers + 1, n_tokens,
+    2 * projection_dim): layer 0 is the char-CNN vector repeated for both
+    directions, then each LSTM layer (forward ; backward); the sentence
+    boundaries are removed.
+
+    Args:
+        options_file: path of the original `options.json`.
+        weight_file: path of the original weights `.hdf5`.
+        batch_size: int. Sentences per batch.
+        stateful: bool. Carry LSTM states per batch row from one
+            `embed_batch` call to the next, as the original bilm-tf does;
+            sentences are then never reordered. Default stateless: each
+            sentence is embedded on its own, results do not depend on batching.
+
+    Example:
+
+    >>> embedder = ElmoEmbedder("tests/data/bilm-tf/options.json", "tests/data/bilm-tf/lm_weights.hdf5")
+    >>> [v.shape for v in embedder.embed_batch([["a", "b"], ["c"]])]
+    [(3, 2, 32), (3, 1, 32)]
+    """
+
+    def __init__(self, options_file, weight_file, batch_size=64, stateful=False):
+        self.options_file = options_file
+        self.weight_file = weight_file
+        self.batch_size = batch_size
+        self.stateful = stateful
+        self.model = load_bilm(options_file, weight_file, stateful=stateful, max_batch_size=batch_size)
+        self.options = self.model.elmo_options
+        self.num_layers = self.options["lstm"]["n_layers"] + 1
+        self.dim = 2 * self.options["lstm"]["projection_dim"]
+        self._char_ids = CharIdCache(self.options["char_cnn"]["max_characters_per_token"])
+
+    def reset_states(self):
+        """Forget the carried LSTM states (stateful mode)."""
+        self.model.get_layer("bilstm").reset_states()
+
+    def _char_id_batch(self, batch):
+        # Extra all-padding positions are masked: they change no result or state.
+        length = -(-(max(len(s) for s in batch) + 2) // LENGTH_BUCKET) * LENGTH_BUCKET
+        ids = np.zeros((len(batch), length, self._char_ids.max_characters_per_token), dtype=np.int32)
+        for k, sentence in enumerate(batch):
+            ids[k, : len(sentence) + 2] = self._char_ids.sentence(sentence)
+        return ids
+
+    def embed_batch(self, batch):
+        """Embed a list of token lists; return one array per sentence.
+
+        In stateful mode the batch may hold at most `batch_size` sentences,
+        and row k continues the state of row k of the previous call.
+        """
+        if not batch:
+            return []
+        if self.stateful and len(batch) > self.batch_size:
+            raise ValueError(f"stateful embedding takes at most batch_size={self.batch_size} sentences "
+                             f"per batch, got {len(batch)}")
+        outputs = self.model.predict_on_batch(self._char_id_batch(batch))
+        activations = np.asarray(outputs["activations"], dtype=np.float32)
+        return [np.ascontiguousarray(activations[k, :, 1 : len(s) + 1]) for k, s in enumerate(batch)]
+
+    def embed_sentence(self, sentence):
+        """Embed one token list; return (n_layers + 1, n_tokens, dim)."""
+        return self.embed_batch([sentence])[0]
+
+    def embed_sentences(self, sentences, batch_size=None):
+        """Embed an iterable of token lists lazily, yielding in input order.
+
+        Without state, sentences of similar length are batched together for
+        speed; with state, batches follow the input order.
+        """
+        batch_size = batch_size or self.batch_size
+        window = batch_size if self.stateful else batch_size * SORT_WINDOW_BATCHES
+        chunk = []
+        for sentence in sentences:
+            chunk.append(list(sentence))
+            if len(chunk) == window:
+                yield from self._embed_chunk(chunk, batch_size)
+                chunk = []
+        if chunk:
+            yield from self._embed_chunk(chunk, batch_size)
+
+    def _embed_chunk(self, chunk, batch_size):
+        if self.stateful:
+            for start in range(0, len(chunk), batch_size):
+                yield from self.embed_batch(chunk[start : start + batch_size])
+            return
+        order = sorted(range(len(chunk)), key=lambda i: len(chunk[i]))
+        results = [None] * len(chunk)
+        for start in range(0, len(order), batch_size):
+            indices = order[start : start + batch_size]
+            for i, emb in zip(indices, self.embed_batch([chunk[i] for i in indices])):
+                results[i] = emb
+        yield from results
+
+    def embed_file(self, input_file, output_file, output_format="all", batch_size=None,
+                   forget_sentences=False, use_sentence_keys=False, progress=True):
+        """Embed a text file (one whitespace-tokenised sentence a line) to hdf5.
+
+        The hdf5 is the one AllenNLP's `elmo` command writes: one dataset per
+        line, named by line index (or by the sentence with
+        `use_sentence_keys`), plus `sentence_to_index` (JSON of sentence to
+        index) unless `forget_sentences`.
+
+        Work is saved in chunks beside the output; a re-run after an
+        interruption resumes from the finished chunks. The output file
+        appears atomically when everything is done.
+        """
+        if output_format not in OUTPUT_FORMATS:
+            raise ValueError(f"output_format must be one of {OUTPUT_FORMATS}, got {output_format!r}")
+        batch_size = batch_size or self.batch_size
+        sentences = read_sentences(input_file)
+        keys = sentences if use_sentence_keys else [str(i) for i in range(len(sentences))]
+        if use_sentence_keys and len(set(keys)) != len(keys):
+            duplicate = next(s for i, s in enumerate(keys) if s in keys[:i])
+            raise InputFileError(f"{input_file}: the sentence {duplicate!r} occurs more than once; "
+                                 f"--use-sentence-keys needs unique lines")
+        chunks = _ChunkStore(output_file, {
+            "input_file": os.path.abspath(input_file), "n_sentences": len(sentences),
+            "input_size": os.path.getsize(input_file), "input_mtime": os.path.getmtime(input_file),
+            "output_format": output_format, "weight_file": os.path.abspath(self.weight_file),
+            "stateful": self.stateful, "batch_size": batch_size})
+        chunk_size = batch_size * SORT_WINDOW_BATCHES
+        bar = _progress(len(sentences), progress)
+        if self.stateful:
+            self.reset_states()
+        for start in range(0, len(sentences), chunk_size):
+            tokens = [s.split() for s in sentences[start : start + chunk_size]]
+            if chunks.has(start) and not self.stateful:
+                bar.update(len(tokens))
+                continue
+            # Stateful runs recompute finished chunks to rebuild the state.
+            vectors = list(self.embed_sentences(tokens, batch_size))
+            if not chunks.has(start):
+                chunks.write(start, [select_layers(v, output_format) for v in vectors])
+            bar.update(len(tokens))
+        bar.close()
+        with atomic_path(output_file) as tmp:
+            with h5py.File(tmp, "w") as out:
+                for start, vectors in chunks.read_all():
+                    for offset, vector in enumerate(vectors):
+                        out.create_dataset(keys[start + offset], data=vector)
+                if not forget_sentences:
+                    index = {s: str(i) for i, s in enumerate(sentences)}
+                    out.create_dataset("sentence_to_index", (1,), dtype=h5py.string_dtype(),
+                                       data=[json.dumps(index)])
+        chunks.remove()
+
+
+def _progress(total, enabled):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="sentence", disable=not enabled, desc="embedding")
+
+
+class _ChunkStore:
+    """Finished chunks of an `embed_file` run, one `.npz` each, beside the output.
+
+    A run with different inputs or settings discards them.
+    """
+
+    def __init__(self, output_file, fingerprint):
+        self.directory = output_file + ".partial"
+        manifest = os.path.join(self.directory, "manifest.json")
+        if os.path.isdir(self.directory):
+            try:
+                with open(manifest, encoding="utf-8") as f:
+                    same = json.load(f) == fingerprint
+            except (OSError, ValueError):
+                same = False
+            if not same:
+                shutil.rmtree(self.directory)
+        if not os.path.isdir(self.directory):
+            os.makedirs(self.directory)
+            with atomic_path(manifest) as tmp, open(tmp, "w", encoding="utf-8") as f:
+                json.dump(fingerprint, f)
+
+    def _path(self, start):
+        return os.path.join(self.directory, f"chunk_{start:012d}.npz")
+
+    def has(self, start):
+        return os.path.exists(self._path(start))
+
+    def write(self, start, vectors):
+        with atomic_path(self._path(start)) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, *vectors)
+
+    def read_all(self):
+        for name in sorted(os.listdir(self.directory)):
+            if name.startswith("chunk_"):
+                with np.load(os.path.join(self.directory, name)) as data:
+                    yield int(name[6:18]), [data[f"arr_{i}"] for i in range(len(data.files))]
+
+    def remove(self):
+        shutil.rmtree(self.directory, ignore_errors=True)

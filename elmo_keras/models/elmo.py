@@ -1,0 +1,127 @@
+"""The `Elmo` layer: a frozen biLM and task-specific mixes for downstream models."""
+
+import keras
+from keras import ops
+
+from elmo_keras.io.hdf5 import load_weights
+from elmo_keras.io.options import load_options, validate_options
+from elmo_keras.layers.scalar_mix import ScalarMix
+from elmo_keras.models.bilm import build_bilm
+
+
+def remove_sentence_boundaries(x, mask):
+    """Drop `<S>` and `</S>` from (batch, time, ...) and its (batch, time) mask.
+
+    Rows are right-padded, so dropping the first position and masking out
+    the row's last real position (now `</S>`) is enough.
+    """
+    new_mask = mask[:, 2:]
+    x = x[:, 1:-1] * ops.cast(new_mask, x.dtype)[..., None]
+    return x, new_mask
+
+
+@keras.saving.register_keras_serializable(package="elmo_keras")
+class Elmo(keras.layers.Layer):
+    """ELMo representations for a downstream Keras model.
+
+    Runs the biLM (frozen unless `trainable_bilm`) and returns
+    `num_output_representations` `ScalarMix`es of its layers, with dropout.
+
+    Args:
+        options: dict. The original options (`options.json` contents).
+        weight_file: str or None. Original weights `.hdf5` to load. It is not
+            part of `get_config`: a saved `.keras` model carries its weights.
+        num_output_representations: int. Independent mixes (e.g. one for the
+            input and one for the output of a task model).
+        dropout: float. Dropout on each representation while training.
+        keep_sentence_boundaries: bool. Keep the `<S>`/`</S>` positions.
+        trainable_bilm: bool. Fine-tune the biLM too (default frozen).
+        do_layer_norm: bool. Masked layer normalisation inside the mixes.
+        scalar_mix_parameters: list of floats or None. Fixed, non-trainable
+            mix weights (before the softmax) for every representation.
+        l2_coef: float. L2 on the mix weights.
+        **kwargs: standard layer arguments.
+
+    Call arguments:
+        char_ids: int32 (batch, time, 50) with sentence boundaries, as from
+            `elmo_keras.batch_to_ids`.
+
+    Returns a dict: `elmo_representations`, a list of (batch, time', 2 *
+    projection_dim) tensors, and `mask` bool (batch, time'), where time' is
+    time - 2 unless boundaries are kept.
+
+    Example:
+
+    >>> import keras
+    >>> elmo = Elmo.from_files("tests/data/bilm-tf/options.json", "tests/data/bilm-tf/lm_weights.hdf5")
+    >>> char_ids = keras.Input((None, 50), dtype="int32")
+    >>> out = elmo(char_ids)
+    >>> tuple(out["elmo_representations"][0].shape)
+    (None, None, 32)
+
+    Reference: Peters et al., 2018, "Deep contextualized word representations".
+    """
+
+    def __init__(self, options, weight_file=None, num_output_representations=1, dropout=0.5,
+                 keep_sentence_boundaries=False, trainable_bilm=False, do_layer_norm=False,
+                 scalar_mix_parameters=None, l2_coef=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.options = validate_options(options)
+        self.num_output_representations = num_output_representations
+        self.dropout = dropout
+        self.keep_sentence_boundaries = keep_sentence_boundaries
+        self.trainable_bilm = trainable_bilm
+        self.do_layer_norm = do_layer_norm
+        self.scalar_mix_parameters = scalar_mix_parameters
+        self.l2_coef = l2_coef
+        self.bilm = build_bilm(self.options, name="bilm")
+        if weight_file is not None:
+            load_weights(self.bilm, weight_file)
+        self.bilm.trainable = trainable_bilm
+        num_layers = self.options["lstm"]["n_layers"] + 1
+        self.scalar_mixes = [
+            ScalarMix(num_layers, do_layer_norm=do_layer_norm, initial_weights=scalar_mix_parameters,
+                      trainable_weights_=scalar_mix_parameters is None, l2_coef=l2_coef,
+                      name=f"scalar_mix_{k}")
+            for k in range(num_output_representations)]
+        self.dropout_layer = keras.layers.Dropout(dropout)
+
+    @classmethod
+    def from_files(cls, options_file, weight_file, **kwargs):
+        """Build from the original `options.json` and weights `.hdf5`."""
+        return cls(load_options(options_file), weight_file=weight_file, **kwargs)
+
+    def build(self, input_shape):
+        width = 2 * self.options["lstm"]["projection_dim"]
+        num_layers = self.options["lstm"]["n_layers"] + 1
+        for mix in self.scalar_mixes:
+            mix.build((None, num_layers, None, width))
+
+    def call(self, char_ids, training=None):
+        bilm_out = self.bilm(char_ids, training=training and self.trainable_bilm)
+        activations, mask = bilm_out["activations"], bilm_out["mask"]
+        representations = []
+        for mix in self.scalar_mixes:
+            mixed = mix(activations, mask=mask)
+            if self.keep_sentence_boundaries:
+                mixed = mixed * ops.cast(mask, mixed.dtype)[..., None]
+            else:
+                mixed, _ = remove_sentence_boundaries(mixed, mask)
+            representations.append(self.dropout_layer(mixed, training=training))
+        if not self.keep_sentence_boundaries:
+            mask = mask[:, 2:]
+        return {"elmo_representations": representations, "mask": mask}
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "options": self.options,
+            "num_output_representations": self.num_output_representations,
+            "dropout": self.dropout,
+            "keep_sentence_boundaries": self.keep_sentence_boundaries,
+            "trainable_bilm": self.trainable_bilm,
+            "do_layer_norm": self.do_layer_norm,
+            "scalar_mix_parameters": self.scalar_mix_parameters,
+            "l2_coef": self.l2_coef,
+        })
+        return config

@@ -1,0 +1,165 @@
+"""Optional tensorflow-text tokenisers, and tools to see which ops a graph needs.
+
+The default pipeline (`char_ids_tf.split_sentences`) splits on whitespace with
+core TensorFlow ops only, so an exported SavedModel runs in stock TF Serving.
+Users who want a better split can opt in to a tensorflow-text tokenizer here,
+at the price of ops that only exist where `tensorflow_text` is loaded;
+`non_core_ops` lists them for any traced function.
+
+Example:
+
+>>> tokenize_punctuation("Hello, world... don't!")
+['Hello', ',', 'world', '.', '.', '.', 'don', "'", 't', '!']
+>>> import tensorflow as tf
+>>> from elmo_keras.preprocessing import char_ids_tf
+>>> fn = tf.function(char_ids_tf.strings_to_char_ids).get_concrete_function(
+...     tf.TensorSpec([None], tf.string))
+>>> non_core_ops(fn)
+[]
+"""
+
+import unicodedata
+
+import tensorflow as tf
+
+from elmo_keras.preprocessing.char_ids_tf import WHITESPACE_CLASS
+
+TOKENIZER_KINDS = ("whitespace", "punctuation")
+
+# Unicode punctuation (P*) and symbols (S*): for ASCII exactly the 32
+# characters of `string.punctuation`. Each is a token of its own.
+PUNCTUATION_CLASS = r"[\p{P}\p{S}]"
+# regex_split drops delimiters unless they also match the "keep" pattern:
+# whitespace runs go, punctuation stays.
+_PUNCTUATION_DELIMITERS = WHITESPACE_CLASS + "+|" + PUNCTUATION_CLASS
+
+
+def _import_tensorflow_text():
+    try:
+        import tensorflow_text
+    except ImportError as error:
+        raise ImportError(
+            "text_tokenizer needs the optional package tensorflow-text "
+            "(`pip install tensorflow-text`, the version matching your "
+            "TensorFlow). Its ops are not part of stock TF Serving; the "
+            "default elmo_keras.preprocessing.char_ids_tf.split_sentences "
+            "needs no extra package."
+        ) from error
+    return tensorflow_text
+
+
+def text_tokenizer(kind="whitespace"):
+    """Return a tensorflow-text tokenizer: tf.string [batch] -> RaggedTensor.
+
+    Args:
+        kind: "whitespace": `tensorflow_text.WhitespaceTokenizer`, which splits
+            on ICU whitespace (Python's whitespace except the ASCII separators
+            \\x1c-\\x1f, which it keeps inside tokens).
+            "punctuation": split on whitespace runs (Python's `str.split()`
+            characters) and make every punctuation or symbol character its
+            own token, with `tensorflow_text.regex_split`; the pure-Python
+            `tokenize_punctuation` gives the same tokens.
+
+    Returns:
+        A callable taking tf.string [batch] and returning a tf.RaggedTensor
+        [batch, (tokens)] of strings; usable in `tf.function` and
+        `tf.data.Dataset.map`.
+
+    Raises:
+        ValueError: for an unknown kind.
+        ImportError: if tensorflow-text is not installed.
+    """
+    if kind not in TOKENIZER_KINDS:
+        raise ValueError(f"kind must be one of {TOKENIZER_KINDS}, got {kind!r}")
+    text = _import_tensorflow_text()
+    if kind == "whitespace":
+        tokenizer = text.WhitespaceTokenizer()
+
+        def tokenize(sentences):
+            return tokenizer.tokenize(tf.convert_to_tensor(sentences, tf.string))
+
+    else:
+
+        def tokenize(sentences):
+            return text.regex_split(
+                tf.convert_to_tensor(sentences, tf.string),
+                delim_regex_pattern=_PUNCTUATION_DELIMITERS,
+                keep_delim_regex_pattern=PUNCTUATION_CLASS,
+            )
+
+    return tokenize
+
+
+def _is_punctuation(char):
+    # Same classes as PUNCTUATION_CLASS; outside ASCII the answer depends on
+    # the Unicode versions of Python and of RE2, which may differ.
+    return unicodedata.category(char)[0] in "PS"
+
+
+def tokenize_punctuation(text):
+    """Split like `text_tokenizer("punctuation")`, in pure Python.
+
+    Whitespace as `str.split()`; every punctuation or symbol character is a
+    token of its own. Identical to the tensorflow-text tokenizer for ASCII.
+
+    >>> tokenize_punctuation("  3.14 (approx) ")
+    ['3', '.', '14', '(', 'approx', ')']
+    """
+    tokens = []
+    for word in text.split():
+        start = 0
+        for index, char in enumerate(word):
+            if _is_punctuation(char):
+                if index > start:
+                    tokens.append(word[start:index])
+                tokens.append(char)
+                start = index + 1
+        if start < len(word):
+            tokens.append(word[start:])
+    return tokens
+
+
+def graph_op_types(concrete_function):
+    """Return the set of op type names a traced function can run.
+
+    Walks the function's graph and every function in its library (the
+    bodies of nested tf.functions, dataset functions, cond/while branches).
+    Calls of library functions by name are not ops and are left out.
+
+    Args:
+        concrete_function: a `tf.types.experimental.ConcreteFunction` (from
+            `tf.function(f).get_concrete_function(...)`) or a `tf.Graph`.
+    """
+    graph = getattr(concrete_function, "graph", concrete_function)
+    graph_def = graph.as_graph_def()
+    types = {node.op for node in graph_def.node}
+    for function in graph_def.library.function:
+        types.update(node.op for node in function.node_def)
+    return types - {function.signature.name for function in graph_def.library.function}
+
+
+def non_core_ops(concrete_function):
+    """Return the sorted op types of a traced function that are not core TF.
+
+    An op is core when `tf.raw_ops` has it: those are the ops compiled into
+    TensorFlow itself (and TF Serving), while ops of add-on libraries such as
+    tensorflow-text are registered at import time and never appear there.
+    """
+    return sorted(t for t in graph_op_types(concrete_function) if not hasattr(tf.raw_ops, t))
+
+
+def text_tokenizer_non_core_ops(kind="whitespace"):
+    """Return the non-core ops that `text_tokenizer(kind)` adds to a graph.
+
+    Traced with an unknown batch size. With tensorflow-text 2.20.1 this is
+    `["TFText>WhitespaceTokenizeWithOffsetsV2"]` for "whitespace" and
+    `["RegexSplitWithOffsets"]` for "punctuation".
+
+    Raises:
+        ImportError: if tensorflow-text is not installed.
+    """
+    tokenize = text_tokenizer(kind)
+    concrete = tf.function(tokenize).get_concrete_function(
+        tf.TensorSpec([None], tf.string)
+    )
+    return non_core_ops(concrete)
