@@ -1,5 +1,8 @@
 """elmo_keras: ELMo (deep contextualized word representations) for Keras 3.
 
+Names load on first use, so that `import elmo_keras.training.data` (the data
+pipeline) does not start Keras or TensorFlow.
+
 Example:
 
 >>> import elmo_keras
@@ -9,20 +12,39 @@ Example:
 (3, 3, 32)
 """
 
-from elmo_keras.embedder import ElmoEmbedder
-from elmo_keras.io.files import load_bilm, save_bilm
-from elmo_keras.io.hdf5 import WeightFileError
-from elmo_keras.io.options import OptionsError, load_options
-from elmo_keras.layers import (BiLSTM, CharCNN, ConcatProjectionMix, Highway, LSTMCellWithProjection,
-                               ScalarMix)
-from elmo_keras.models.bilm import build_bilm
-from elmo_keras.models.elmo import Elmo
-from elmo_keras.preprocessing.char_ids import batch_to_ids, tokens_to_char_ids
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "BiLSTM", "CharCNN", "ConcatProjectionMix", "Elmo", "ElmoEmbedder", "Highway", "LSTMCellWithProjection",
-    "OptionsError", "ScalarMix", "WeightFileError", "batch_to_ids", "build_bilm", "load_bilm", "load_options",
-    "save_bilm", "tokens_to_char_ids",
-]
+_PUBLIC = {
+    "ElmoEmbedder": "elmo_keras.embedder",
+    "load_bilm": "elmo_keras.io.files",
+    "save_bilm": "elmo_keras.io.files",
+    "WeightFileError": "elmo_keras.io.hdf5",
+    "OptionsError": "elmo_keras.io.options",
+    "load_options": "elmo_keras.io.options",
+    "BiLSTM": "elmo_keras.layers",
+    "CharCNN": "elmo_keras.layers",
+    "ConcatProjectionMix": "elmo_keras.layers",
+    "Highway": "elmo_keras.layers",
+    "LSTMCellWithProjection": "elmo_keras.layers",
+    "ScalarMix": "elmo_keras.layers",
+    "build_bilm": "elmo_keras.models.bilm",
+    "Elmo": "elmo_keras.models.elmo",
+    "batch_to_ids": "elmo_keras.preprocessing.char_ids",
+    "tokens_to_char_ids": "elmo_keras.preprocessing.char_ids",
+}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name):
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'elmo_keras' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_PUBLIC[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

@@ -1,0 +1,44 @@
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pathlib
+
+import numpy as np
+import pytest
+
+DATA = pathlib.Path(__file__).parent / "data"
+FIXTURE = DATA / "bilm-tf"
+FIXTURE_OPTIONS = str(FIXTURE / "options.json")
+FIXTURE_WEIGHTS = str(FIXTURE / "lm_weights.hdf5")
+
+
+def tiny_options(n_layers=2, dim=12, projection_dim=6, skip=True, activation="relu", n_highway=1,
+                 filters=((1, 4), (2, 6), (3, 8)), cell_clip=3, proj_clip=3, n_characters=262):
+    return {
+        "lstm": {"dim": dim, "projection_dim": projection_dim, "n_layers": n_layers, "cell_clip": cell_clip,
+                 "proj_clip": proj_clip, "use_skip_connections": skip},
+        "char_cnn": {"embedding": {"dim": 4}, "filters": [list(f) for f in filters], "n_highway": n_highway,
+                     "n_characters": n_characters, "max_characters_per_token": 50, "activation": activation},
+    }
+
+
+def write_random_model(directory, options, seed=0, scale=1.0):
+    """Write options + weights with random values (biases too) for `options`."""
+    from elmo_keras.io.files import save_bilm
+    from elmo_keras.models.bilm import build_bilm
+
+    model = build_bilm(options)
+    rng = np.random.default_rng(seed)
+    for v in model.weights:
+        if v.trainable:
+            v.assign(rng.normal(0.0, scale / np.sqrt(max(v.shape[-2] if len(v.shape) > 1 else 4, 1)),
+                                v.shape).astype("float32"))
+    options_file, weight_file = str(directory / "options.json"), str(directory / "weights.hdf5")
+    save_bilm(model, options_file, weight_file, options=options)
+    return options_file, weight_file
+
+
+@pytest.fixture
+def fixture_files():
+    return FIXTURE_OPTIONS, FIXTURE_WEIGHTS
