@@ -32,6 +32,11 @@ PUNCTUATION_CLASS = r"[\p{P}\p{S}]"
 # regex_split drops delimiters unless they also match the "keep" pattern:
 # whitespace runs go, punctuation stays.
 _PUNCTUATION_DELIMITERS = WHITESPACE_CLASS + "+|" + PUNCTUATION_CLASS
+# The non-ASCII part of WHITESPACE_CLASS; all of it is ICU whitespace too.
+_MULTIBYTE_WHITESPACE = (
+    r"[\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}"
+    r"\x{205f}\x{3000}]"
+)
 
 
 def _import_tensorflow_text():
@@ -53,8 +58,8 @@ def text_tokenizer(kind="whitespace"):
 
     Args:
         kind: "whitespace": `tensorflow_text.WhitespaceTokenizer`, which splits
-            on ICU whitespace (Python's whitespace except the ASCII separators
-            \\x1c-\\x1f, which it keeps inside tokens).
+            on ICU whitespace: Python's `str.split()` except the ASCII
+            separators \\x1c-\\x1f, which it keeps inside tokens.
             "punctuation": split on whitespace runs (Python's `str.split()`
             characters) and make every punctuation or symbol character its
             own token, with `tensorflow_text.regex_split`; the pure-Python
@@ -76,7 +81,13 @@ def text_tokenizer(kind="whitespace"):
         tokenizer = text.WhitespaceTokenizer()
 
         def tokenize(sentences):
-            return tokenizer.tokenize(tf.convert_to_tensor(sentences, tf.string))
+            sentences = tf.convert_to_tensor(sentences, tf.string)
+            # WhitespaceTokenizer (2.20.1) ends a token one byte before the
+            # end of the whitespace character after it, so a multi-byte
+            # space leaves its leading bytes in the token ("a\u00a0b" gives
+            # b"a\xc2"). Turning those spaces into ASCII ones avoids it.
+            sentences = tf.strings.regex_replace(sentences, _MULTIBYTE_WHITESPACE, " ")
+            return tokenizer.tokenize(sentences)
 
     else:
 
