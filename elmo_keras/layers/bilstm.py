@@ -102,8 +102,8 @@ class BiLSTM(keras.layers.Layer):
     def reset_states(self):
         """Zero the carried state of every row (stateful mode)."""
         if self.stateful:
-            self.state_h.assign(ops.zeros_like(self.state_h))
-            self.state_c.assign(ops.zeros_like(self.state_c))
+            self.state_h.assign(ops.zeros(self.state_h.shape, dtype=self.state_h.dtype))
+            self.state_c.assign(ops.zeros(self.state_c.shape, dtype=self.state_c.dtype))
 
     def _run_layer(self, layer, inputs, step_mask, h0, c0):
         """Run layer `layer` of both directions over time.

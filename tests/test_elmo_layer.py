@@ -1,0 +1,62 @@
+"""The Elmo layer in downstream Keras models: outputs, training, saving."""
+
+import numpy as np
+import keras
+
+from conftest import FIXTURE_OPTIONS, FIXTURE_WEIGHTS
+
+from elmo_keras import Elmo, ElmoEmbedder, batch_to_ids
+
+SENTENCES = [["The", "bank", "raised", "rates", "."], ["We", "sat", "by", "the", "river", "bank"], ["Hi"]]
+
+
+def _classifier(**elmo_kwargs):
+    char_ids = keras.Input((None, 50), dtype="int32")
+    out = Elmo.from_files(FIXTURE_OPTIONS, FIXTURE_WEIGHTS, name="elmo", **elmo_kwargs)(char_ids)
+    pooled = keras.layers.GlobalAveragePooling1D()(out["elmo_representations"][0], mask=out["mask"])
+    return keras.Model(char_ids, keras.layers.Dense(2, activation="softmax")(pooled))
+
+
+def test_representation_is_mix_of_embedder_layers():
+    elmo = Elmo.from_files(FIXTURE_OPTIONS, FIXTURE_WEIGHTS, num_output_representations=2, dropout=0.0)
+    out = elmo(batch_to_ids(SENTENCES))
+    expected = ElmoEmbedder(FIXTURE_OPTIONS, FIXTURE_WEIGHTS).embed_batch(SENTENCES)
+    reps, mask = [np.asarray(r) for r in out["elmo_representations"]], np.asarray(out["mask"])
+    assert len(reps) == 2 and reps[0].shape == (3, 6, 32)
+    np.testing.assert_array_equal(mask.sum(axis=1), [5, 6, 1])
+    for k, e in enumerate(expected):
+        np.testing.assert_allclose(reps[0][k, : e.shape[1]], e.mean(axis=0), atol=1e-5)
+        assert np.all(reps[0][k, e.shape[1]:] == 0)
+
+
+def test_keep_boundaries_and_fixed_mix():
+    elmo = Elmo.from_files(FIXTURE_OPTIONS, FIXTURE_WEIGHTS, keep_sentence_boundaries=True, dropout=0.0,
+                           scalar_mix_parameters=[0.0, -1e9, -1e9])
+    out = elmo(batch_to_ids(SENTENCES[:1]))
+    rep = np.asarray(out["elmo_representations"][0])
+    assert rep.shape == (1, 7, 32) and np.asarray(out["mask"]).sum() == 7
+    layer0 = ElmoEmbedder(FIXTURE_OPTIONS, FIXTURE_WEIGHTS).embed_sentence(SENTENCES[0])[0]
+    np.testing.assert_allclose(rep[0, 1:-1], layer0, atol=1e-6)
+    assert not elmo.trainable_weights
+
+
+def test_fit_trains_only_the_mix_and_task_by_default_and_saves(tmp_path):
+    model = _classifier(dropout=0.2)
+    model.compile(keras.optimizers.Adam(0.05), "sparse_categorical_crossentropy")
+    assert sorted(w.path for w in model.trainable_weights) == [
+        "dense/bias", "dense/kernel", "elmo/scalar_mix_0/layer_weights", "elmo/scalar_mix_0/scale"]
+    frozen_before = [w.numpy().copy() for w in model.get_layer("elmo").bilm.weights]
+    ids, labels = batch_to_ids(SENTENCES * 4), np.array([0, 1, 0] * 4)
+    history = model.fit(ids, labels, epochs=15, batch_size=4, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    for before, w in zip(frozen_before, model.get_layer("elmo").bilm.weights):
+        np.testing.assert_array_equal(before, w.numpy())
+    path = str(tmp_path / "classifier.keras")
+    model.save(path)
+    reloaded = keras.models.load_model(path)
+    np.testing.assert_array_equal(model.predict(ids, verbose=0), reloaded.predict(ids, verbose=0))
+
+
+def test_trainable_bilm_option_exposes_all_weights():
+    model = _classifier(trainable_bilm=True)
+    assert len(model.trainable_weights) == 4 + len(model.get_layer("elmo").bilm.weights)

@@ -1,0 +1,157 @@
+"""Each layer against plain numpy, config round trips, masks and saving."""
+
+import numpy as np
+import pytest
+import keras
+
+from elmo_keras import (BiLSTM, CharCNN, ConcatProjectionMix, Highway, LSTMCellWithProjection, ScalarMix,
+                        batch_to_ids)
+from elmo_keras.layers.bilstm import reverse_within_length
+
+
+def _sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+@pytest.mark.parametrize("layer", [
+    Highway(),
+    CharCNN(filters=[[1, 4], [2, 8]], embedding_dim=4, n_highway=2, projection_dim=6, activation="tanh"),
+    LSTMCellWithProjection(8, 4, cell_clip=3.0, proj_clip=2.0),
+    BiLSTM(units=8, projection_dim=4, n_layers=3, cell_clip=3.0, proj_clip=3.0, use_skip_connections=True,
+           dropout=0.1, stateful=True, max_batch_size=5),
+    ScalarMix(3, do_layer_norm=True, initial_weights=[0.1, 0.2, 0.3], initial_scale=2.0,
+              trainable_weights_=False, l2_coef=0.001),
+    ConcatProjectionMix(7, use_bias=True),
+])
+def test_config_round_trip(layer):
+    config = layer.get_config()
+    clone = type(layer).from_config(config)
+    assert clone.get_config() == config
+
+
+def test_highway_matches_numpy():
+    x = np.random.default_rng(0).normal(size=(3, 5)).astype("float32")
+    layer = Highway()
+    y = np.asarray(layer(x))
+    wc, bc = layer.carry_kernel.numpy(), layer.carry_bias.numpy()
+    wt, bt = layer.transform_kernel.numpy(), layer.transform_bias.numpy()
+    g = _sigmoid(x @ wc + bc)
+    np.testing.assert_allclose(y, g * np.maximum(x @ wt + bt, 0) + (1 - g) * x, atol=1e-6)
+
+
+def test_char_cnn_padding_id_embeds_to_zero_and_shape():
+    cnn = CharCNN(filters=[[1, 3], [2, 3]], embedding_dim=4, n_highway=0, projection_dim=6)
+    ids = batch_to_ids([["ab"]])
+    out = np.asarray(cnn(ids))
+    assert out.shape == (1, 3, 6)
+    assert not cnn.use_projection  # 3 + 3 filters == projection 6
+    # An all-padding token sees only the zero row: every conv gives its bias.
+    zero_token = np.asarray(cnn(np.zeros((1, 1, 50), "int32")))[0, 0]
+    expected = np.maximum(np.concatenate([cnn.conv_biases[0].numpy(), cnn.conv_biases[1].numpy()]), 0)
+    np.testing.assert_allclose(zero_token, expected, atol=1e-7)
+
+
+def test_lstm_cell_in_keras_rnn_matches_numpy():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2, 4, 3)).astype("float32")
+    cell = LSTMCellWithProjection(5, 2, cell_clip=0.5, proj_clip=0.2)
+    rnn = keras.layers.RNN(cell, return_sequences=True)
+    y = np.asarray(rnn(x))
+    w, u, b, p = (v.numpy() for v in (cell.kernel, cell.recurrent_kernel, cell.bias, cell.projection))
+    h, c = np.zeros((2, 2)), np.zeros((2, 5))
+    for t in range(4):
+        z = x[:, t] @ w + h @ u + b
+        i, j, f, o = np.split(z, 4, axis=-1)
+        c = np.clip(_sigmoid(f + 1) * c + _sigmoid(i) * np.tanh(j), -0.5, 0.5)
+        h = np.clip((_sigmoid(o) * np.tanh(c)) @ p, -0.2, 0.2)
+        np.testing.assert_allclose(y[:, t], h, atol=1e-6)
+
+
+def test_bilstm_equals_two_keras_rnns_of_the_cell():
+    """The fused two-direction loop equals Keras' RNN with go_backwards on unpadded rows."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(2, 6, 4)).astype("float32")
+    lstm = BiLSTM(units=5, projection_dim=4, n_layers=1, cell_clip=3.0, proj_clip=3.0)
+    y = np.asarray(lstm(x))
+    for d, backwards in ((0, False), (1, True)):
+        cell = LSTMCellWithProjection(5, 4, cell_clip=3.0, proj_clip=3.0)
+        rnn = keras.layers.RNN(cell, return_sequences=True, go_backwards=backwards)
+        rnn.build(x.shape)
+        for target, source in ((cell.kernel, lstm.kernels[0]), (cell.recurrent_kernel, lstm.recurrent_kernels[0]),
+                               (cell.bias, lstm.biases[0]), (cell.projection, lstm.projections[0])):
+            target.assign(source.numpy()[d])
+        out = np.asarray(rnn(x))
+        if backwards:
+            out = out[:, ::-1]
+        np.testing.assert_allclose(y[:, 0, :, 4 * d : 4 * d + 4], out, atol=1e-5)
+
+
+def test_reverse_within_length():
+    x = np.arange(10, dtype="float32").reshape(2, 5)[..., None]
+    y = np.asarray(reverse_within_length(x, np.array([3, 0])))[..., 0]
+    np.testing.assert_array_equal(y, [[2, 1, 0, 3, 4], [5, 6, 7, 8, 9]])
+
+
+def test_bilstm_mask_zeroes_padding_and_state_ignores_it():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(2, 5, 4)).astype("float32")
+    mask = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], bool)
+    lstm = BiLSTM(units=6, projection_dim=4, n_layers=2, use_skip_connections=True)
+    y = np.asarray(lstm(x, mask=mask))
+    assert np.all(y[0, :, 3:] == 0)
+    alone = np.asarray(lstm(x[:1, :3]))
+    np.testing.assert_allclose(y[0, :, :3], alone[0], atol=1e-6)
+
+
+def test_bilstm_stateful_carries_rows_and_resets():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(3, 4, 4)).astype("float32")
+    lstm = BiLSTM(units=6, projection_dim=4, n_layers=1, stateful=True, max_batch_size=3)
+    first = np.asarray(lstm(x))
+    second = np.asarray(lstm(x))
+    assert np.abs(first - second).max() > 1e-3
+    lstm.reset_states()
+    np.testing.assert_allclose(np.asarray(lstm(x)), first, atol=1e-6)
+    # A smaller batch uses and updates rows [:2]; row 2 keeps its state.
+    before = lstm.state_h.numpy()[:, :, 2].copy()
+    lstm(x[:2])
+    np.testing.assert_array_equal(lstm.state_h.numpy()[:, :, 2], before)
+
+
+def test_scalar_mix_numbers():
+    acts = np.random.default_rng(5).normal(size=(2, 3, 4, 5)).astype("float32")
+    mix = ScalarMix(3, initial_weights=[0.0, 1.0, 2.0], initial_scale=0.5)
+    w = np.exp([0.0, 1.0, 2.0]) / np.exp([0.0, 1.0, 2.0]).sum()
+    np.testing.assert_allclose(np.asarray(mix(acts)), 0.5 * np.einsum("k,bktd->btd", w, acts), atol=1e-6)
+    assert len(mix.trainable_weights) == 2
+    fixed = ScalarMix(3, trainable_weights_=False)
+    fixed.build(acts.shape)
+    assert not fixed.trainable_weights
+
+
+def test_scalar_mix_layer_norm_uses_real_tokens_of_whole_batch():
+    acts = np.random.default_rng(6).normal(size=(2, 2, 3, 4)).astype("float32")
+    mask = np.array([[1, 1, 0], [1, 0, 0]], bool)
+    out = np.asarray(ScalarMix(2, do_layer_norm=True)(acts, mask=mask))
+    expected = 0
+    for k in range(2):
+        real = acts[:, k][mask]
+        expected = expected + 0.5 * (acts[:, k] - real.mean()) / np.sqrt(real.var() + 1e-12)
+    np.testing.assert_allclose(out[mask], expected[mask], atol=1e-5)
+    assert np.all(out[~mask] == 0)
+
+
+def test_scalar_mix_l2_loss():
+    mix = ScalarMix(3, initial_weights=[1.0, 2.0, 0.0], l2_coef=0.01)
+    mix(np.ones((1, 3, 2, 2), "float32"))
+    assert float(sum(mix.losses)) == pytest.approx(0.01 * 5.0)
+
+
+def test_concat_projection_mix_uses_char_vector_once():
+    acts = np.random.default_rng(7).normal(size=(2, 3, 4, 6)).astype("float32")
+    mix = ConcatProjectionMix(5)
+    out = np.asarray(mix(acts, mask=np.array([[1, 1, 1, 0]] * 2, bool)))
+    concat = np.concatenate([acts[:, 0, :, :3], acts[:, 1], acts[:, 2]], axis=-1)
+    assert mix.kernel.shape == (15, 5)
+    np.testing.assert_allclose(out[:, :3], (concat @ mix.kernel.numpy())[:, :3], atol=1e-5)
+    assert np.all(out[:, 3] == 0)
