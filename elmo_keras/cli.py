@@ -22,16 +22,33 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 USER_ERRORS = (FileNotFoundError, ValueError, OSError)
 
 
-def _add_model_arguments(parser, required=True):
-    parser.add_argument("--options-file", required=required, help="the original options.json")
-    parser.add_argument("--weight-file", required=required, help="the original weights .hdf5")
+def _add_model_arguments(parser):
+    parser.add_argument("--options-file", help="the original options.json (default: the bundled model)")
+    parser.add_argument("--weight-file", help="the original weights .hdf5 (default: the bundled model)")
+    parser.add_argument("--model", help="a released model, fetched once and cached: "
+                                        "small, medium, original or original_5.5b")
+
+
+def model_files(args):
+    """(options_file, weight_file) from --model, the two file flags, or the bundled model."""
+    from elmo_keras.pretrained import default_model_files, fetch_pretrained
+
+    if args.model:
+        if args.options_file or args.weight_file:
+            raise ValueError("pass either --model or --options-file/--weight-file, not both")
+        return fetch_pretrained(args.model)
+    if bool(args.options_file) != bool(args.weight_file):
+        raise ValueError("pass both --options-file and --weight-file (or neither, for the bundled model)")
+    if args.options_file:
+        return args.options_file, args.weight_file
+    return default_model_files()
 
 
 def _embed(args):
     from elmo_keras.embedder import ElmoEmbedder
 
-    embedder = ElmoEmbedder(args.options_file, args.weight_file, batch_size=args.batch_size,
-                            stateful=args.stateful)
+    options_file, weight_file = model_files(args)
+    embedder = ElmoEmbedder(options_file, weight_file, batch_size=args.batch_size, stateful=args.stateful)
     embedder.embed_file(args.input_file, args.output_file, output_format=args.output_format,
                         batch_size=args.batch_size, forget_sentences=args.forget_sentences,
                         use_sentence_keys=args.use_sentence_keys, progress=not args.quiet)

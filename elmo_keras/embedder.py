@@ -18,6 +18,7 @@ import numpy as np
 from elmo_keras.io.atomic import atomic_path
 from elmo_keras.io.files import load_bilm
 from elmo_keras.preprocessing.char_ids import CharIdCache
+from elmo_keras.pretrained import default_model_files, fetch_pretrained
 
 OUTPUT_FORMATS = ("all", "top", "average")
 # Token counts are padded up to a multiple of this, so that compiled
@@ -79,7 +80,8 @@ class ElmoEmbedder:
     boundaries are removed.
 
     Args:
-        options_file: path of the original `options.json`.
+        options_file: path of the original `options.json`; with
+            `weight_file`, None for the model bundled in `savedmodels/default`.
         weight_file: path of the original weights `.hdf5`.
         batch_size: int. Sentences per batch.
         stateful: bool. Carry LSTM states per batch row from one
@@ -94,7 +96,11 @@ class ElmoEmbedder:
     [(3, 2, 32), (3, 1, 32)]
     """
 
-    def __init__(self, options_file, weight_file, batch_size=64, stateful=False):
+    def __init__(self, options_file=None, weight_file=None, batch_size=64, stateful=False):
+        if options_file is None and weight_file is None:
+            options_file, weight_file = default_model_files()
+        elif options_file is None or weight_file is None:
+            raise ValueError("pass both options_file and weight_file, or neither for the bundled default model")
         self.options_file = options_file
         self.weight_file = weight_file
         self.batch_size = batch_size
@@ -104,6 +110,16 @@ class ElmoEmbedder:
         self.num_layers = self.options["lstm"]["n_layers"] + 1
         self.dim = 2 * self.options["lstm"]["projection_dim"]
         self._char_ids = CharIdCache(self.options["char_cnn"]["max_characters_per_token"])
+
+    @classmethod
+    def from_pretrained(cls, name, cache_dir=None, mirror=None, **kwargs):
+        """Embedder for a released model (`small`, `medium`, `original`, `original_5.5b`).
+
+        The files are fetched once into the cache and reused offline; see
+        `elmo_keras.pretrained.fetch_pretrained`.
+        """
+        options_file, weight_file = fetch_pretrained(name, cache_dir=cache_dir, mirror=mirror)
+        return cls(options_file, weight_file, **kwargs)
 
     def reset_states(self):
         """Forget the carried LSTM states (stateful mode)."""

@@ -1,0 +1,191 @@
+"""Released pretrained ELMo models: fetched once, verified, reused offline.
+
+The files are the ones AllenNLP and bilm-tf published. A download goes to a
+temporary file, is checked (size, options schema, every weight dataset
+readable with the shape the options give) and only then moved into the
+cache; its SHA-256 is recorded and checked again on every reuse, so a broken
+or partial file is never used.
+
+Example (offline: a model already in the cache is reused without network):
+
+    from elmo_keras.pretrained import fetch_pretrained
+    options_file, weight_file = fetch_pretrained("small")
+
+`ELMO_KERAS_CACHE` sets the cache folder (default `~/.cache/elmo_keras`);
+`ELMO_KERAS_MIRROR` replaces the download address prefix (a local mirror).
+"""
+
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import urllib.error
+import urllib.request
+
+import h5py
+
+from elmo_keras.io.atomic import atomic_path, atomic_write_text
+from elmo_keras.io.options import OptionsError, load_options
+
+OFFICIAL_PREFIX = "https://s3-us-west-2.amazonaws.com/allennlp/models/elmo"
+
+# name -> folder and file stem at the official address.
+PRETRAINED_MODELS = {
+    "small": "2x1024_128_2048cnn_1xhighway",
+    "medium": "2x2048_256_2048cnn_1xhighway",
+    "original": "2x4096_512_2048cnn_2xhighway",
+    "original_5.5b": "2x4096_512_2048cnn_2xhighway_5.5B",
+}
+
+
+class DownloadError(OSError):
+    """A pretrained model could not be fetched or failed verification."""
+
+
+def model_urls(name, mirror=None):
+    """Return the (options, weights) addresses of a released model."""
+    if name not in PRETRAINED_MODELS:
+        raise ValueError(f"unknown pretrained model {name!r}; expected one of {sorted(PRETRAINED_MODELS)}")
+    stem = PRETRAINED_MODELS[name]
+    prefix = (mirror or os.environ.get("ELMO_KERAS_MIRROR") or OFFICIAL_PREFIX).rstrip("/")
+    base = f"{prefix}/{stem}/elmo_{stem}"
+    return base + "_options.json", base + "_weights.hdf5"
+
+
+def default_cache_dir():
+    return os.environ.get("ELMO_KERAS_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "elmo_keras")
+
+
+def expected_weight_shapes(options):
+    """Dataset name -> shape that a weights file for `options` must hold."""
+    cnn, lstm = options["char_cnn"], options["lstm"]
+    emb, proj, dim = cnn["embedding"]["dim"], lstm["projection_dim"], lstm["dim"]
+    n_filters = sum(n for _, n in cnn["filters"])
+    shapes = {"char_embed": (261, emb)}
+    for i, (width, num) in enumerate(cnn["filters"]):
+        shapes[f"CNN/W_cnn_{i}"] = (1, width, emb, num)
+        shapes[f"CNN/b_cnn_{i}"] = (num,)
+    for k in range(cnn["n_highway"]):
+        for kind in ("carry", "transform"):
+            shapes[f"CNN_high_{k}/W_{kind}"] = (n_filters, n_filters)
+            shapes[f"CNN_high_{k}/b_{kind}"] = (n_filters,)
+    if n_filters != proj:
+        shapes["CNN_proj/W_proj"] = (n_filters, proj)
+        shapes["CNN_proj/b_proj"] = (proj,)
+    for d in range(2):
+        for layer in range(lstm["n_layers"]):
+            prefix = f"RNN_{d}/RNN/MultiRNNCell/Cell{layer}/LSTMCell/"
+            shapes[prefix + "W_0"] = (2 * proj, 4 * dim)
+            shapes[prefix + "B"] = (4 * dim,)
+            shapes[prefix + "W_P_0"] = (dim, proj)
+    return shapes
+
+
+def verify_model_files(options_file, weight_file):
+    """Raise `DownloadError` unless the two files form a complete model."""
+    try:
+        options = load_options(options_file)
+    except OptionsError as e:
+        raise DownloadError(str(e)) from e
+    try:
+        with h5py.File(weight_file, "r") as f:
+            for name, shape in expected_weight_shapes(options).items():
+                if name not in f or tuple(f[name].shape) != shape:
+                    found = tuple(f[name].shape) if name in f else "missing"
+                    raise DownloadError(f"{weight_file}: dataset '{name}' is {found}, expected {shape}")
+                f[name][...]  # reads every byte: a truncated file fails here
+    except OSError as e:
+        if isinstance(e, DownloadError):
+            raise
+        raise DownloadError(f"{weight_file}: not a complete hdf5 weights file: {e}") from e
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _download(url, path, progress):
+    from tqdm import tqdm
+
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            expected = response.headers.get("Content-Length")
+            expected = int(expected) if expected is not None else None
+            received = 0
+            with atomic_path(path) as tmp, open(tmp, "wb") as out, tqdm(
+                    total=expected, unit="B", unit_scale=True, desc=os.path.basename(path),
+                    disable=not progress) as bar:
+                for block in iter(lambda: response.read(1 << 20), b""):
+                    out.write(block)
+                    received += len(block)
+                    bar.update(len(block))
+                out.flush()
+                if expected is not None and received != expected:
+                    raise DownloadError(f"{url}: download incomplete ({received} of {expected} bytes)")
+    except (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError) as e:
+        raise DownloadError(f"{url}: download failed: {e}") from e
+
+
+def fetch_pretrained(name, cache_dir=None, mirror=None, progress=True):
+    """Return local (options_file, weight_file) of a released model.
+
+    Args:
+        name: `"small"`, `"medium"`, `"original"` or `"original_5.5b"`.
+        cache_dir: folder for the files (default `default_cache_dir()`).
+        mirror: address prefix to use instead of the official one.
+        progress: show a download progress bar.
+
+    A verified cached copy is used without any network access.
+    """
+    options_url, weights_url = model_urls(name, mirror)
+    folder = os.path.join(cache_dir or default_cache_dir(), name)
+    options_file = os.path.join(folder, "options.json")
+    weight_file = os.path.join(folder, "weights.hdf5")
+    manifest_file = os.path.join(folder, "manifest.json")
+    if os.path.exists(manifest_file):
+        try:
+            with open(manifest_file, encoding="utf-8") as f:
+                manifest = json.load(f)
+            if (_sha256(options_file) == manifest["options_sha256"]
+                    and _sha256(weight_file) == manifest["weights_sha256"]):
+                return options_file, weight_file
+        except (OSError, ValueError, KeyError):
+            pass
+        shutil.rmtree(folder)  # changed or damaged since it was verified
+    os.makedirs(folder, exist_ok=True)
+    _download(options_url, options_file, progress=False)
+    _download(weights_url, weight_file, progress=progress)
+    try:
+        verify_model_files(options_file, weight_file)
+    except DownloadError:
+        shutil.rmtree(folder)
+        raise
+    atomic_write_text(manifest_file, json.dumps({
+        "name": name, "options_url": options_url, "weights_url": weights_url,
+        "options_sha256": _sha256(options_file), "weights_sha256": _sha256(weight_file)}, indent=2))
+    return options_file, weight_file
+
+
+# The small model trained by this project and shipped in the repository.
+DEFAULT_MODEL_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                 "savedmodels", "default")
+
+
+def default_model_files():
+    """Return (options_file, weight_file) of the bundled default model.
+
+    `ELMO_KERAS_DEFAULT_MODEL` may name another folder holding
+    `options.json` and `weights.hdf5`.
+    """
+    folder = os.environ.get("ELMO_KERAS_DEFAULT_MODEL") or DEFAULT_MODEL_DIR
+    options_file, weight_file = os.path.join(folder, "options.json"), os.path.join(folder, "weights.hdf5")
+    if not (os.path.exists(options_file) and os.path.exists(weight_file)):
+        raise FileNotFoundError(
+            f"{folder}: the bundled default model (options.json, weights.hdf5) is not there; pass "
+            f"--options-file/--weight-file or --model NAME (one of {sorted(PRETRAINED_MODELS)})")
+    return options_file, weight_file
