@@ -1,0 +1,488 @@
+"""SavedModels for TF Serving and TF Hub users, with the signatures of TF Hub's ELMo.
+
+`export_savedmodel` writes the TF Serving layout `out_dir/<version>/` for a
+biLM given by its original files. The SavedModel has the signatures that users
+of TF Hub's `google/elmo` know:
+
+- `default` and `serving_default`: `text` tf.string [batch], untokenised
+  sentences, split in the graph (on whitespace, as `str.split()`, by default);
+- `tokens`: `tokens` tf.string [batch, max_len] padded with "", and
+  `sequence_len` int32 [batch];
+- `char_ids`: `char_ids` int32 [batch, time, 50], sentence boundaries
+  included, as `elmo_keras.batch_to_ids` gives them, for clients that encode
+  text themselves.
+
+Every signature returns `word_emb` [batch, len, P] (the char-CNN vector),
+`lstm_outputs1` ... `lstm_outputs<n_layers>` [batch, len, 2P], `elmo`
+[batch, len, 2P] (a `ScalarMix` of all layers), `default` [batch, 2P] (the
+mean of `elmo` over real tokens) and `sequence_len` int32 [batch]. The
+sentence boundaries are removed, `len` is the longest sentence of the batch
+(`max_len` for `tokens`) and padded positions are exactly 0. The model is
+stateless: a sentence's vectors never depend on the rest of the batch or on
+earlier calls.
+
+The default export contains only core TensorFlow ops, so it runs in stock TF
+Serving. With `tokenizer="whitespace"` or `"punctuation"` the text signatures
+split with tensorflow-text instead; the ops that then need `import
+tensorflow_text` (or a TF Serving built with them) are returned and written to
+`<version>/assets.extra/non_core_ops.json`. TF Serving warm-up requests go to
+`<version>/assets.extra/tf_serving_warmup_requests`.
+
+The loaded object is also a Reusable SavedModel (`__call__` on text,
+`variables`, `trainable_variables`, `regularization_losses`), so that
+`hub.KerasLayer(path, trainable=True)` fine-tunes the mix weights, as TF Hub's
+ELMo does with `trainable=True`; the biLM stays frozen.
+
+Example:
+
+>>> import tempfile
+>>> import tensorflow as tf
+>>> out_dir = tempfile.mkdtemp()
+>>> result = export_savedmodel("tests/data/bilm-tf/options.json",
+...                            "tests/data/bilm-tf/lm_weights.hdf5", out_dir)
+>>> result["signatures"]
+['char_ids', 'default', 'serving_default', 'tokens']
+>>> result["non_core_ops"]
+[]
+>>> elmo = tf.saved_model.load(result["export_dir"])
+>>> out = elmo.signatures["default"](text=tf.constant(["the cat sat", ""]))
+>>> out["elmo"].shape, out["sequence_len"].numpy().tolist()
+(TensorShape([2, 3, 32]), [3, 0])
+
+Why not `keras.export.ExportArchive`: it writes every endpoint as a signature
+and offers no way to attach a plain `__call__` function and
+`regularization_losses`, which `hub.KerasLayer(trainable=True)` requires (it
+refuses to fine-tune through a signature). So the functions are attached to a
+`tf.train.Checkpoint` root, the object TF Hub's own examples use for Reusable
+SavedModels, and saved with `tf.saved_model.save`.
+"""
+
+import json
+import os
+import shutil
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+from tensorflow.core.protobuf import saved_model_pb2
+
+from elmo_keras.io.files import load_bilm
+from elmo_keras.layers.char_cnn import N_CHARACTER_CODES
+from elmo_keras.layers.scalar_mix import ScalarMix
+from elmo_keras.models.bilm import get_bilstm
+from elmo_keras.models.bilm import get_char_cnn
+from elmo_keras.models.elmo import remove_sentence_boundaries
+from elmo_keras.preprocessing import char_ids_tf
+from elmo_keras.preprocessing import tokenize
+from elmo_keras.preprocessing.char_ids import MAX_CHARACTERS_PER_TOKEN
+from elmo_keras.preprocessing.char_ids import batch_to_ids
+
+TOKENIZERS = ("core",) + tokenize.TOKENIZER_KINDS
+WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+NON_CORE_OPS_FILE = os.path.join("assets.extra", "non_core_ops.json")
+# Sentences of the warm-up requests: TF Serving runs each once after loading,
+# so that the first user request does not pay for graph set-up.
+WARMUP_SENTENCES = (["the", "cat", "sat", "on", "the", "mat"], ["ELMo"])
+# Id 0 is batch padding, 1..261 the shifted character codes.
+N_CHAR_IDS = N_CHARACTER_CODES + 1
+
+
+def _masked_mean(x, mask):
+    """Mean of x (batch, time, dim) over the True positions of mask; 0 if none."""
+    count = ops.sum(ops.cast(mask, x.dtype), axis=1)[:, None]
+    return ops.sum(x * ops.cast(mask, x.dtype)[..., None], axis=1) / ops.maximum(count, 1.0)
+
+
+def build_hub_elmo(bilm, scalar_mix_weights=None, name="hub_elmo"):
+    """Wrap a biLM into a Keras model with the outputs of TF Hub's ELMo.
+
+    Args:
+        bilm: a stateless biLM model from `elmo_keras.build_bilm` or
+            `elmo_keras.load_bilm`.
+        scalar_mix_weights: list of `n_layers + 1` floats or None. Start
+            values of the mix weights before the softmax (default 0: equal
+            weights). They and the scale (start 1) stay trainable.
+        name: str. Model name.
+
+    The model takes `char_ids` int32 (batch, time, 50) with sentence
+    boundaries and returns a dict: `word_emb`, `lstm_outputs1` ...,
+    `elmo`, `default` and `sequence_len` (see the module docstring).
+    Only the mix (layer `elmo_mix`) is new and trainable; the biLM is
+    shared, not copied, and frozen: no gradient flows into it.
+
+    Example:
+
+    >>> from elmo_keras import batch_to_ids, load_bilm
+    >>> bilm = load_bilm("tests/data/bilm-tf/options.json", "tests/data/bilm-tf/lm_weights.hdf5")
+    >>> out = build_hub_elmo(bilm)(batch_to_ids([["a", "b"], ["c"]]))
+    >>> tuple(out["word_emb"].shape), out["sequence_len"].numpy().tolist()
+    ((2, 2, 16), [2, 1])
+    """
+    bilstm = get_bilstm(bilm)
+    if bilstm.stateful:
+        raise ValueError("build_hub_elmo needs a stateless biLM: a served model must not carry LSTM "
+                         "state from one request to the next. Load it with stateful=False (the default).")
+    max_chars = get_char_cnn(bilm).max_characters_per_token
+    char_ids = keras.Input(shape=(None, max_chars), dtype="int32", name="char_ids")
+    bilm_out = bilm(char_ids)
+    # The biLM is frozen, as in TF Hub's ELMo. Cutting the gradient here also
+    # keeps fine-tuning through the loaded SavedModel (hub.KerasLayer,
+    # trainable=True, inside model.fit) from differentiating the restored
+    # LSTM loop, which TF 2.20 cannot do in graph mode ("Tried to take
+    # gradients (or similar) of a variable without handle data").
+    mask = bilm_out["mask"]
+    activations = ops.stop_gradient(bilm_out["activations"])
+    token_embedding = ops.stop_gradient(bilm_out["token_embedding"])
+    mix = ScalarMix(bilstm.n_layers + 1, initial_weights=scalar_mix_weights, name="elmo_mix")
+    word_emb, token_mask = remove_sentence_boundaries(token_embedding, mask)
+    outputs = {"word_emb": word_emb}
+    for k in range(1, bilstm.n_layers + 1):
+        outputs[f"lstm_outputs{k}"] = remove_sentence_boundaries(activations[:, k], mask)[0]
+    elmo = remove_sentence_boundaries(mix(activations, mask=mask), mask)[0]
+    outputs["elmo"] = elmo
+    # TF Hub ELMo v3 fixed `default` to ignore padding; so does this.
+    outputs["default"] = _masked_mean(elmo, token_mask)
+    outputs["sequence_len"] = ops.sum(ops.cast(token_mask, "int32"), axis=1)
+    return keras.Model(char_ids, outputs, name=name)
+
+
+def sentence_splitter(tokenizer="core"):
+    """Return the in-graph splitter tf.string [batch] -> RaggedTensor of tokens.
+
+    "core" is `char_ids_tf.split_sentences` (Python's `str.split()`, core TF
+    ops only); "whitespace" and "punctuation" are the tensorflow-text
+    tokenizers of `elmo_keras.preprocessing.tokenize.text_tokenizer`.
+    """
+    if tokenizer == "core":
+        return char_ids_tf.split_sentences
+    if tokenizer in tokenize.TOKENIZER_KINDS:
+        return tokenize.text_tokenizer(tokenizer)
+    raise ValueError(f"tokenizer must be one of {TOKENIZERS}, got {tokenizer!r}")
+
+
+def _checked_char_ids(char_ids, max_chars):
+    """char_ids after run-time checks of their shape and values."""
+    # ensure_shape checks at run time even where the signature declares the
+    # shape: a signature does not validate shapes, and checks on a rank that
+    # the graph already "knows" are optimised away.
+    char_ids = tf.ensure_shape(char_ids, [None, None, max_chars], name="char_ids")
+    checks = [
+        tf.debugging.assert_greater_equal(
+            tf.shape(char_ids)[1], 2,
+            message="char_ids must include the <S> and </S> positions (time >= 2), as batch_to_ids gives"),
+        tf.debugging.assert_non_negative(char_ids, message=f"char_ids must be in [0, {N_CHAR_IDS})"),
+        tf.debugging.assert_less(char_ids, N_CHAR_IDS, message=f"char_ids must be in [0, {N_CHAR_IDS})"),
+    ]
+    with tf.control_dependencies(checks):
+        return tf.identity(char_ids)
+
+
+def _signature_functions(char_ids_fn, split, max_chars):
+    """The tf.functions of the `default`, `tokens` and `char_ids` signatures.
+
+    `char_ids_fn` maps checked char ids to the dict of outputs.
+    """
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    def default(text):
+        text = tf.ensure_shape(text, [None], name="text")
+        return char_ids_fn(char_ids_tf.ragged_to_char_ids(split(text), max_chars))
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.string, name="tokens"),
+                                  tf.TensorSpec([None], tf.int32, name="sequence_len")])
+    def tokens(tokens, sequence_len):
+        tokens = tf.ensure_shape(tokens, [None, None], name="tokens")
+        sequence_len = tf.ensure_shape(sequence_len, [None], name="sequence_len")
+        return char_ids_fn(char_ids_tf.sentences_to_char_ids(tokens, sequence_len, max_chars))
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, max_chars], tf.int32, name="char_ids")])
+    def char_ids(char_ids):
+        return char_ids_fn(_checked_char_ids(char_ids, max_chars))
+
+    return {"default": default, "tokens": tokens, "char_ids": char_ids}
+
+
+def _tf_variables(variables):
+    """The tf.Variables inside Keras variables.
+
+    The traced functions read the wrapped tf.Variable. Saving the Keras
+    wrapper would save a copy of it instead, which TF2 loading links back
+    but TF1-style loaders (TF Serving, saved_model_cli run) leave
+    uninitialised: "Could not find variable ...".
+    """
+    return [v.value if isinstance(v, keras.Variable) else v for v in variables]
+
+
+def _servable(char_ids_fn, variables, trainable_variables, tokenizer, max_chars):
+    """Return the object to save and its signatures.
+
+    The object follows TF Hub's Reusable SavedModel interface: `__call__`
+    (the `default` function), `variables`, `trainable_variables` and
+    `regularization_losses`. The variable lists also make every captured
+    variable part of the SavedModel.
+    """
+    functions = _signature_functions(char_ids_fn, sentence_splitter(tokenizer), max_chars)
+    root = tf.train.Checkpoint()
+    root.__call__ = functions["default"]
+    root.variables = _tf_variables(variables)
+    root.trainable_variables = _tf_variables(trainable_variables)
+    root.regularization_losses = []
+    signatures = {name: function.get_concrete_function() for name, function in functions.items()}
+    signatures["serving_default"] = signatures["default"]
+    return root, signatures
+
+
+def saved_model_op_types(export_dir):
+    """Return the set of op types in a SavedModel: every graph and function.
+
+    Reads `saved_model.pb` directly, so it needs no op to be registered and
+    sees the functions of all signatures, `__call__` and the saver. Calls of
+    library functions by name are not ops and are left out.
+    """
+    saved_model = saved_model_pb2.SavedModel()
+    with open(os.path.join(export_dir, "saved_model.pb"), "rb") as f:
+        saved_model.ParseFromString(f.read())
+    types = set()
+    for meta_graph in saved_model.meta_graphs:
+        library = meta_graph.graph_def.library.function
+        graph_types = {node.op for node in meta_graph.graph_def.node}
+        for function in library:
+            graph_types.update(node.op for node in function.node_def)
+        types |= graph_types - {function.signature.name for function in library}
+    return types
+
+
+def saved_model_non_core_ops(export_dir):
+    """Return the sorted op types of a SavedModel that are not core TensorFlow.
+
+    Core means `tf.raw_ops` has it, as in `tokenize.non_core_ops`: such ops
+    are compiled into TensorFlow and stock TF Serving.
+    """
+    return sorted(t for t in saved_model_op_types(export_dir) if not hasattr(tf.raw_ops, t))
+
+
+def _varint(value):
+    """Protocol-buffer base-128 varint encoding of a non-negative int."""
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _field(number, payload):
+    """A length-delimited protocol-buffer field (wire type 2)."""
+    if isinstance(payload, str):
+        payload = payload.encode("utf-8")
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def prediction_log_record(signature_name, inputs, model_name="elmo"):
+    """Serialize a `tensorflow.serving.PredictionLog` holding one PredictRequest.
+
+    Encoded by hand, because tensorflow-serving-api is usually not installed
+    and these few fields are all a warm-up record needs (field numbers from
+    tensorflow_serving/apis/{prediction_log,predict,model}.proto):
+    PredictionLog.predict_log = 6, PredictLog.request = 1,
+    PredictRequest.model_spec = 1, PredictRequest.inputs = 2 (a map: entries
+    with key = 1, value = 2), ModelSpec.name = 1, ModelSpec.signature_name = 3.
+
+    Args:
+        signature_name: str. The signature the request calls.
+        inputs: dict of input name to array (anything `tf.make_tensor_proto`
+            takes, with the signature's dtype).
+        model_name: str. ModelSpec.name; TF Serving ignores it in warm-up.
+
+    Returns bytes, one record of the warm-up TFRecord file.
+    """
+    model_spec = _field(1, model_name) + _field(3, signature_name)
+    request = _field(1, model_spec)
+    for key in sorted(inputs):
+        tensor = tf.make_tensor_proto(inputs[key]).SerializeToString()
+        request += _field(2, _field(1, key) + _field(2, tensor))
+    return _field(6, _field(1, request))
+
+
+def warmup_inputs(max_chars=MAX_CHARACTERS_PER_TOKEN, sentences=WARMUP_SENTENCES):
+    """Return {signature name: inputs} for one warm-up request per signature."""
+    max_len = max(len(s) for s in sentences)
+    text = np.array([" ".join(s).encode("utf-8") for s in sentences], dtype=object)
+    tokens = np.array([[t.encode("utf-8") for t in s] + [b""] * (max_len - len(s)) for s in sentences],
+                      dtype=object)
+    return {
+        "default": {"text": text},
+        "serving_default": {"text": text},
+        "tokens": {"tokens": tokens, "sequence_len": np.array([len(s) for s in sentences], np.int32)},
+        "char_ids": {"char_ids": batch_to_ids(sentences, max_chars)},
+    }
+
+
+def write_warmup_requests(path, max_chars=MAX_CHARACTERS_PER_TOKEN, model_name="elmo"):
+    """Write TF Serving warm-up requests (a TFRecord of PredictionLogs) to path."""
+    with tf.io.TFRecordWriter(path) as writer:
+        for signature_name, inputs in sorted(warmup_inputs(max_chars).items()):
+            writer.write(prediction_log_record(signature_name, inputs, model_name))
+
+
+def _prepare(out_dir, version, tokenizer, overwrite):
+    """Check the arguments before any work; return out_dir/<version>."""
+    if keras.backend.backend() != "tensorflow":
+        raise ValueError(f"SavedModel export traces the model with TensorFlow; run it with "
+                         f"KERAS_BACKEND=tensorflow (the backend is {keras.backend.backend()!r})")
+    sentence_splitter(tokenizer)
+    if isinstance(version, bool) or not isinstance(version, (int, np.integer)) or version < 0:
+        raise ValueError(f"version must be a non-negative integer (TF Serving's version directory), "
+                         f"got {version!r}")
+    path = os.path.join(os.fspath(out_dir), str(int(version)))
+    if os.path.exists(path) and not overwrite:
+        raise FileExistsError(f"{path} already exists; TF Serving may be serving it. Export a new "
+                              f"version, or pass overwrite=True (--overwrite).")
+    return path
+
+
+def _write_servable(root, signatures, final_dir, tokenizer, max_chars, warmup):
+    """Save, add assets.extra, then move into place; return the non-core ops.
+
+    TF Serving loads any new all-digit directory under its base path, so the
+    export is written to a hidden sibling and renamed only when complete.
+    """
+    parent = os.path.dirname(final_dir)
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(final_dir)}.partial-", dir=parent)
+    try:
+        # mkdtemp makes the directory private (0700); the server may run as
+        # another user.
+        os.chmod(staging, 0o755)
+        tf.saved_model.save(root, staging, signatures=signatures)
+        os.makedirs(os.path.join(staging, "assets.extra"), exist_ok=True)
+        non_core = saved_model_non_core_ops(staging)
+        with open(os.path.join(staging, NON_CORE_OPS_FILE), "w", encoding="utf-8") as f:
+            json.dump({"tokenizer": tokenizer, "non_core_ops": non_core}, f, indent=1)
+        if warmup:
+            write_warmup_requests(os.path.join(staging, WARMUP_FILE), max_chars)
+        if os.path.exists(final_dir):
+            shutil.rmtree(final_dir)
+        os.rename(staging, final_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return non_core
+
+
+def _export(char_ids_fn, variables, trainable_variables, final_dir, tokenizer, max_chars, warmup):
+    root, signatures = _servable(char_ids_fn, variables, trainable_variables, tokenizer, max_chars)
+    non_core = _write_servable(root, signatures, final_dir, tokenizer, max_chars, warmup)
+    return {
+        "export_dir": final_dir,
+        "version": int(os.path.basename(final_dir)),
+        "tokenizer": tokenizer,
+        "signatures": sorted(signatures),
+        "non_core_ops": non_core,
+        "warmup_requests": os.path.join(final_dir, WARMUP_FILE) if warmup else None,
+    }
+
+
+def export_bilm(bilm, out_dir, version=1, tokenizer="core", scalar_mix_weights=None, warmup=True,
+                overwrite=False):
+    """Export a loaded biLM as a SavedModel with TF Hub ELMo's signatures.
+
+    Args:
+        bilm: a stateless biLM model (`elmo_keras.load_bilm`).
+        out_dir: str. TF Serving's model base path; the export goes to
+            `out_dir/<version>/`.
+        version: int. The version directory.
+        tokenizer: "core", "whitespace" or "punctuation": how the text
+            signatures split sentences (see `sentence_splitter`).
+        scalar_mix_weights: list of floats or None. Start values of the
+            `elmo` mix weights (see `build_hub_elmo`).
+        warmup: bool. Write TF Serving warm-up requests.
+        overwrite: bool. Replace an existing `out_dir/<version>`.
+
+    Returns a dict: `export_dir`, `version`, `tokenizer`, `signatures`,
+    `non_core_ops` (empty for "core") and `warmup_requests` (path or None).
+
+    Raises:
+        FileExistsError: the version exists and `overwrite` is False.
+        ValueError: a stateful biLM, a bad version or tokenizer, a Keras
+            backend other than TensorFlow.
+        ImportError: a tensorflow-text tokenizer without tensorflow-text.
+    """
+    final_dir = _prepare(out_dir, version, tokenizer, overwrite)
+    model = build_hub_elmo(bilm, scalar_mix_weights)
+    mix = model.get_layer("elmo_mix")
+    max_chars = get_char_cnn(bilm).max_characters_per_token
+
+    def char_ids_fn(char_ids):
+        return model(char_ids, training=False)
+
+    return _export(char_ids_fn, model.variables, mix.trainable_variables, final_dir, tokenizer, max_chars,
+                   warmup)
+
+
+def export_savedmodel(options_file, weight_file, out_dir, version=1, tokenizer="core",
+                      scalar_mix_weights=None, warmup=True, overwrite=False):
+    """Export the biLM of the original files; see `export_bilm` for the arguments.
+
+    Example:
+
+        export_savedmodel("options.json", "weights.hdf5", "savedmodels/elmo")
+        # then: docker run -p 8501:8501 \\
+        #   -v $PWD/savedmodels/elmo:/models/elmo -e MODEL_NAME=elmo tensorflow/serving
+    """
+    _prepare(out_dir, version, tokenizer, overwrite)  # Fail before loading the weights.
+    bilm = load_bilm(options_file, weight_file)
+    return export_bilm(bilm, out_dir, version=version, tokenizer=tokenizer,
+                       scalar_mix_weights=scalar_mix_weights, warmup=warmup, overwrite=overwrite)
+
+
+def _named_outputs(outputs, names):
+    """A model's outputs as the dict a signature returns."""
+    if isinstance(outputs, dict):
+        return dict(outputs)
+    flat = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+    if not names or len(names) != len(flat):
+        names = [f"output_{k}" for k in range(len(flat))]
+    return dict(zip(names, flat))
+
+
+def export_with_text_input(model, out_dir, version=1, tokenizer="core", warmup=True, overwrite=False,
+                           max_characters_per_token=MAX_CHARACTERS_PER_TOKEN):
+    """Export a downstream Keras model on char ids so that it takes raw text.
+
+    The model (e.g. an `Elmo` layer and a classifier) takes `char_ids` int32
+    (batch, time, 50) with sentence boundaries, as `batch_to_ids` gives. The
+    SavedModel gets the `default`/`serving_default` (text), `tokens` and
+    `char_ids` signatures of `export_bilm`, with the character encoding in
+    the graph; their outputs are the model's, named after its outputs.
+    The model runs in inference mode (no dropout).
+
+    Args:
+        model: a Keras model taking char ids.
+        out_dir, version, tokenizer, warmup, overwrite: as in `export_bilm`.
+        max_characters_per_token: int. The model's characters per token.
+
+    Returns the dict of `export_bilm`.
+
+    Example:
+
+    >>> import keras, tempfile
+    >>> from elmo_keras import Elmo
+    >>> char_ids = keras.Input((None, 50), dtype="int32")
+    >>> elmo = Elmo.from_files("tests/data/bilm-tf/options.json", "tests/data/bilm-tf/lm_weights.hdf5")
+    >>> out = elmo(char_ids)
+    >>> pooled = keras.layers.GlobalAveragePooling1D()(out["elmo_representations"][0], mask=out["mask"])
+    >>> model = keras.Model(char_ids, keras.layers.Dense(2, name="label")(pooled))
+    >>> export_with_text_input(model, tempfile.mkdtemp())["signatures"]
+    ['char_ids', 'default', 'serving_default', 'tokens']
+    """
+    final_dir = _prepare(out_dir, version, tokenizer, overwrite)
+    names = getattr(model, "output_names", None)
+
+    def char_ids_fn(char_ids):
+        return _named_outputs(model(char_ids, training=False), names)
+
+    return _export(char_ids_fn, model.variables, model.trainable_variables, final_dir, tokenizer,
+                   max_characters_per_token, warmup)
