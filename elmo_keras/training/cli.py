@@ -1,0 +1,106 @@
+"""`elmo-keras vocab | tokenize | train | perplexity | dump-weights`: pretraining commands.
+
+Example, from raw text to ELMo vectors:
+
+    elmo-keras tokenize 'raw/*.txt' corpus/
+    elmo-keras vocab 'corpus/*.txt' vocab.txt --min-count 2
+    elmo-keras train --options-file options.json --vocab-file vocab.txt \\
+        --train-prefix 'corpus/*.txt' --save-dir run/ --epochs 10
+    elmo-keras perplexity --save-dir run/ --vocab-file vocab.txt --test-prefix 'heldout/*.txt'
+    elmo-keras dump-weights --save-dir run/ --options-file elmo_options.json --weight-file elmo_weights.hdf5
+"""
+
+import sys
+
+
+def _vocab(args):
+    from elmo_keras.training.vocab import Vocabulary, build_vocabulary
+
+    n_tokens = build_vocabulary(args.corpus_glob, args.output_file, min_count=args.min_count,
+                                max_size=args.max_size, progress=not args.quiet)
+    size = Vocabulary(args.output_file).size
+    print(f"wrote {args.output_file}: {size} entries from {n_tokens} corpus tokens", file=sys.stderr)
+    return {"vocab_size": size, "corpus_tokens": n_tokens}
+
+
+def _tokenize(args):
+    from elmo_keras.training.tokenize_corpus import tokenize_files
+
+    written = tokenize_files(args.input_glob, args.output_dir, kind=args.kind, progress=not args.quiet)
+    print(f"wrote {len(written)} file(s) to {args.output_dir}", file=sys.stderr)
+    return {"files": written}
+
+
+def _train(args):
+    from elmo_keras.training.train import train
+
+    result = train(args.options_file, args.vocab_file, args.train_prefix, args.save_dir, epochs=args.epochs,
+                   max_steps=args.max_steps, batch_size=args.batch_size, restart_from=args.restart_from,
+                   checkpoint_every=args.checkpoint_every, progress=not args.quiet)
+    return result
+
+
+def _perplexity(args):
+    from elmo_keras.training.train import perplexity
+
+    result = perplexity(args.save_dir, args.vocab_file, args.test_prefix, batch_size=args.batch_size,
+                        progress=not args.quiet)
+    if not args.json:
+        print(f"forward perplexity:  {result['forward']:.3f}\nbackward perplexity: {result['backward']:.3f}\n"
+              f"average perplexity:  {result['average']:.3f}\ntokens: {result['tokens']}")
+        return None
+    return result
+
+
+def _dump_weights(args):
+    from elmo_keras.training.train import dump_weights
+
+    dump_weights(args.save_dir, args.options_file, args.weight_file)
+    print(f"wrote {args.options_file} and {args.weight_file}", file=sys.stderr)
+
+
+def add_parsers(sub):
+    """Add the pretraining commands to the `elmo-keras` subparsers."""
+    p = sub.add_parser("vocab", help="build a vocabulary file from a corpus")
+    p.add_argument("corpus_glob", help="glob of text files, one whitespace-tokenised sentence a line")
+    p.add_argument("output_file")
+    p.add_argument("--min-count", type=int, default=1, help="drop tokens seen fewer times")
+    p.add_argument("--max-size", type=int, default=None, help="at most this many entries (specials included)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_vocab)
+
+    p = sub.add_parser("tokenize", help="tokenise raw text with tensorflow-text (one sentence a line)")
+    p.add_argument("input_glob", help="glob of raw UTF-8 text files, one sentence a line")
+    p.add_argument("output_dir", help="receives one tokenised file per input file, same name")
+    p.add_argument("--kind", choices=("punctuation", "whitespace"), default="punctuation",
+                   help="punctuation: split punctuation from words (default); whitespace: split on spaces")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_tokenize)
+
+    p = sub.add_parser("train", help="pretrain a biLM; re-run the same command to resume")
+    p.add_argument("--options-file", required=True, help="options.json: architecture and training keys")
+    p.add_argument("--vocab-file", required=True)
+    p.add_argument("--train-prefix", required=True, help="glob of training shards")
+    p.add_argument("--save-dir", required=True, help="checkpoints, options and TensorBoard logs")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--max-steps", type=int)
+    p.add_argument("--batch-size", type=int, help="rows per step over all replicas")
+    p.add_argument("--restart-from", help="released weights .hdf5 or a checkpoint to continue from")
+    p.add_argument("--checkpoint-every", type=int, default=1000, help="steps between checkpoints")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("perplexity", help="held-out perplexity, forward and backward")
+    p.add_argument("--save-dir", required=True)
+    p.add_argument("--vocab-file", required=True)
+    p.add_argument("--test-prefix", required=True, help="glob of held-out files")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_perplexity)
+
+    p = sub.add_parser("dump-weights", help="write a checkpoint as the original options + hdf5")
+    p.add_argument("--save-dir", required=True)
+    p.add_argument("--options-file", required=True, help="options.json to write")
+    p.add_argument("--weight-file", required=True, help="weights .hdf5 to write")
+    p.set_defaults(func=_dump_weights)

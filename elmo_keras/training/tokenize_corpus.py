@@ -1,0 +1,60 @@
+"""Tokenise raw text for pretraining with tensorflow-text.
+
+Each input file (one sentence a line) becomes a file of the same name in the
+output folder with its tokens separated by single spaces; empty lines are
+dropped. Files appear atomically, and a file already written is skipped, so
+an interrupted run resumes.
+
+Example:
+
+>>> import os, tempfile
+>>> folder = tempfile.mkdtemp()
+>>> _ = open(os.path.join(folder, "raw.txt"), "w").write("Hello, world!\\n\\nIt's 3.5 km.\\n")
+>>> _ = tokenize_files(os.path.join(folder, "raw.txt"), os.path.join(folder, "out"), progress=False)
+>>> print(open(os.path.join(folder, "out", "raw.txt")).read(), end="")
+Hello , world !
+It ' s 3 . 5 km .
+"""
+
+import glob
+import os
+
+from elmo_keras.io.atomic import atomic_write_text
+from elmo_keras.training.vocab import DataError, read_utf8_lines
+
+BATCH_LINES = 4096
+
+
+def tokenize_lines(lines, kind="punctuation"):
+    """Tokenise a list of strings; return a list of token lists."""
+    import tensorflow as tf
+
+    from elmo_keras.preprocessing.tokenize import text_tokenizer
+
+    tokenizer = text_tokenizer(kind)
+    out = []
+    for start in range(0, len(lines), BATCH_LINES):
+        ragged = tokenizer(tf.constant(lines[start : start + BATCH_LINES]))
+        out.extend([t.decode("utf-8") for t in row] for row in ragged.to_list())
+    return out
+
+
+def tokenize_files(input_glob, output_dir, kind="punctuation", progress=True):
+    """Tokenise every file of `input_glob` into `output_dir`; return the paths written."""
+    from tqdm import tqdm
+
+    paths = sorted(glob.glob(input_glob))
+    if not paths:
+        raise DataError(f"{input_glob}: no files match")
+    names = [os.path.basename(p) for p in paths]
+    if len(set(names)) != len(names):
+        raise DataError(f"{input_glob}: two input files share a name; their outputs would collide")
+    written = []
+    for path in tqdm(paths, unit="file", desc="tokenising", disable=not progress):
+        target = os.path.join(output_dir, os.path.basename(path))
+        if not os.path.exists(target):
+            lines = [line for line in read_utf8_lines(path) if line.strip()]
+            sentences = [" ".join(tokens) for tokens in tokenize_lines(lines, kind) if tokens]
+            atomic_write_text(target, "".join(s + "\n" for s in sentences))
+        written.append(target)
+    return written
