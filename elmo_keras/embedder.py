@@ -8,6 +8,7 @@ Example:
 (3, 3, 32)
 """
 
+import collections
 import json
 import os
 import shutil
@@ -17,7 +18,8 @@ import numpy as np
 
 from elmo_keras.io.atomic import atomic_path
 from elmo_keras.io.files import load_bilm
-from elmo_keras.preprocessing.char_ids import CharIdCache
+from elmo_keras.models.bilm import build_contextualizer, build_token_encoder
+from elmo_keras.preprocessing.char_ids import BOS_TOKEN, EOS_TOKEN, CharIdCache
 from elmo_keras.pretrained import default_model_files, fetch_pretrained
 
 OUTPUT_FORMATS = ("all", "top", "average")
@@ -26,6 +28,8 @@ OUTPUT_FORMATS = ("all", "top", "average")
 LENGTH_BUCKET = 8
 # Sentences sorted together by length when embedding without state.
 SORT_WINDOW_BATCHES = 32
+# New tokens per char-CNN call are padded up to a multiple of this.
+TOKEN_BUCKET = 64
 
 
 class InputFileError(ValueError):
@@ -88,6 +92,10 @@ class ElmoEmbedder:
             `embed_batch` call to the next, as the original bilm-tf does;
             sentences are then never reordered. Default stateless: each
             sentence is embedded on its own, results do not depend on batching.
+        token_cache_size: int. The char-CNN vector of a token depends on the
+            token alone, so it is computed once per distinct token and kept
+            for the most recent `token_cache_size` tokens (0: computed for
+            every position, in one pass with the LSTMs).
 
     Example:
 
@@ -96,7 +104,8 @@ class ElmoEmbedder:
     [(3, 2, 32), (3, 1, 32)]
     """
 
-    def __init__(self, options_file=None, weight_file=None, batch_size=64, stateful=False):
+    def __init__(self, options_file=None, weight_file=None, batch_size=64, stateful=False,
+                 token_cache_size=100_000):
         if options_file is None and weight_file is None:
             options_file, weight_file = default_model_files()
         elif options_file is None or weight_file is None:
@@ -110,6 +119,10 @@ class ElmoEmbedder:
         self.num_layers = self.options["lstm"]["n_layers"] + 1
         self.dim = 2 * self.options["lstm"]["projection_dim"]
         self._char_ids = CharIdCache(self.options["char_cnn"]["max_characters_per_token"])
+        self.token_cache_size = token_cache_size
+        self._token_vectors = collections.OrderedDict()
+        self._token_encoder = build_token_encoder(self.model)
+        self._contextualizer = build_contextualizer(self.model)
 
     @classmethod
     def from_pretrained(cls, name, cache_dir=None, mirror=None, **kwargs):
@@ -125,13 +138,47 @@ class ElmoEmbedder:
         """Forget the carried LSTM states (stateful mode)."""
         self.model.get_layer("bilstm").reset_states()
 
-    def _char_id_batch(self, batch):
+    def _padded_length(self, batch):
         # Extra all-padding positions are masked: they change no result or state.
-        length = -(-(max(len(s) for s in batch) + 2) // LENGTH_BUCKET) * LENGTH_BUCKET
-        ids = np.zeros((len(batch), length, self._char_ids.max_characters_per_token), dtype=np.int32)
+        return -(-(max(len(s) for s in batch) + 2) // LENGTH_BUCKET) * LENGTH_BUCKET
+
+    def _char_id_batch(self, batch):
+        ids = np.zeros((len(batch), self._padded_length(batch), self._char_ids.max_characters_per_token),
+                       dtype=np.int32)
         for k, sentence in enumerate(batch):
             ids[k, : len(sentence) + 2] = self._char_ids.sentence(sentence)
         return ids
+
+    def _vectors_for(self, tokens):
+        """Char-CNN vectors of distinct tokens, from the cache or computed now."""
+        cache = self._token_vectors
+        missing = [t for t in tokens if t not in cache]
+        if missing:
+            padded = -(-len(missing) // TOKEN_BUCKET) * TOKEN_BUCKET
+            ids = np.zeros((1, padded, self._char_ids.max_characters_per_token), dtype=np.int32)
+            ids[0, : len(missing)] = [self._char_ids.token(t) for t in missing]
+            vectors = np.asarray(self._token_encoder.predict_on_batch(ids), dtype=np.float32)[0]
+            cache.update(zip(missing, vectors))
+        out = np.stack([cache[t] for t in tokens])
+        for t in tokens:
+            cache.move_to_end(t)
+        while len(cache) > self.token_cache_size:
+            cache.popitem(last=False)
+        return out
+
+    def _activations(self, batch):
+        """(batch, layers, time, dim) activations with boundaries, and nothing else."""
+        if not self.token_cache_size:
+            return self.model.predict_on_batch(self._char_id_batch(batch))["activations"]
+        rows = [[BOS_TOKEN] + list(s) + [EOS_TOKEN] for s in batch]
+        distinct = list(dict.fromkeys(t for row in rows for t in row))
+        table = np.concatenate([np.zeros((1, self.dim // 2), np.float32), self._vectors_for(distinct)])
+        position = {t: i + 1 for i, t in enumerate(distinct)}
+        index = np.zeros((len(batch), self._padded_length(batch)), dtype=np.int32)
+        for k, row in enumerate(rows):
+            index[k, : len(row)] = [position[t] for t in row]
+        return self._contextualizer.predict_on_batch({"token_embedding": table[index], "mask": index > 0})[
+            "activations"]
 
     def embed_batch(self, batch):
         """Embed a list of token lists; return one array per sentence.
@@ -144,8 +191,7 @@ class ElmoEmbedder:
         if self.stateful and len(batch) > self.batch_size:
             raise ValueError(f"stateful embedding takes at most batch_size={self.batch_size} sentences "
                              f"per batch, got {len(batch)}")
-        outputs = self.model.predict_on_batch(self._char_id_batch(batch))
-        activations = np.asarray(outputs["activations"], dtype=np.float32)
+        activations = np.asarray(self._activations(batch), dtype=np.float32)
         return [np.ascontiguousarray(activations[k, :, 1 : len(s) + 1]) for k, s in enumerate(batch)]
 
     def embed_sentence(self, sentence):

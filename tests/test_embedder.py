@@ -150,3 +150,13 @@ def test_cli_reports_errors_without_traceback(tmp_path):
         timeout=300)
     assert result.returncode == 1 and "bad.txt: line 2: not valid UTF-8" in result.stderr
     assert existing.read_bytes() == b"user data"
+
+
+def test_token_cache_gives_same_vectors_and_stays_bounded():
+    tokens = [line.split() for line in LINES]
+    cached = ElmoEmbedder(FIXTURE_OPTIONS, FIXTURE_WEIGHTS, batch_size=3, token_cache_size=5)
+    uncached = ElmoEmbedder(FIXTURE_OPTIONS, FIXTURE_WEIGHTS, batch_size=3, token_cache_size=0)
+    for a, b in zip(cached.embed_sentences(tokens), uncached.embed_sentences(tokens)):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    assert len(cached._token_vectors) == 5
+    assert not uncached._token_vectors

@@ -79,3 +79,30 @@ def get_bilstm(model):
 def get_char_cnn(model):
     """The `CharCNN` layer of a biLM model."""
     return model.get_layer("char_cnn")
+
+
+def build_token_encoder(bilm):
+    """A model sharing the biLM's `CharCNN`: char ids (batch, tokens, 50) -> vectors.
+
+    With `build_contextualizer` it splits the biLM in two, so that the
+    char-CNN can run once per distinct token (see `ElmoEmbedder`).
+    """
+    cnn = get_char_cnn(bilm)
+    char_ids = keras.Input(shape=(None, cnn.max_characters_per_token), dtype="int32", name="char_ids")
+    return keras.Model(char_ids, cnn(char_ids), name="token_encoder")
+
+
+def build_contextualizer(bilm):
+    """A model sharing the biLM's `BiLSTM`: token vectors and mask -> activations.
+
+    Inputs `token_embedding` (batch, time, projection_dim) and `mask` bool
+    (batch, time); outputs as `build_bilm`'s `activations` and `mask`.
+    """
+    lstm = get_bilstm(bilm)
+    embedding = keras.Input(shape=(None, lstm.projection_dim), name="token_embedding")
+    mask = keras.Input(shape=(None,), dtype="bool", name="mask")
+    masked = embedding * ops.cast(mask, embedding.dtype)[..., None]
+    layer_0 = ops.concatenate([masked, masked], axis=-1)[:, None]
+    activations = ops.concatenate([layer_0, lstm(masked, mask=mask)], axis=1)
+    return keras.Model({"token_embedding": embedding, "mask": mask}, {"activations": activations, "mask": mask},
+                       name="contextualizer")
