@@ -1,0 +1,324 @@
+"""Pretraining end to end: learning on real text, resuming, perplexity, weights out.
+
+Training over several devices and workers: `test_multiworker.py`.
+
+The English corpus is made at test time from the docstrings of Python's own
+standard library (no download): prose sentences, lower-cased, split into
+words and punctuation.
+"""
+
+import importlib
+import inspect
+import json
+import math
+import os
+import pathlib
+import re
+import signal
+import subprocess
+import sys
+import time
+import warnings
+
+import h5py
+import keras
+import numpy as np
+import pytest
+
+from elmo_keras.io.files import load_bilm
+from elmo_keras.models.bilm import token_mask
+from elmo_keras.models.language_model import LanguageModel
+from elmo_keras.preprocessing.char_ids import batch_to_ids
+from elmo_keras.training.train import (
+    CheckpointError,
+    dump_weights,
+    load_checkpoint,
+    perplexity,
+    read_checkpoint_meta,
+    train,
+)
+from elmo_keras.training.vocab import Vocabulary, build_vocabulary
+
+HERE = pathlib.Path(__file__).parent
+FIXTURE = HERE / "data" / "bilm-tf"
+TRAIN_FIXTURE = FIXTURE / "train"
+
+_MODULES = (
+    "abc argparse array ast asyncio base64 bdb binascii bisect builtins bz2 calendar cmath cmd code codecs "
+    "codeop collections colorsys concurrent.futures configparser contextlib copy copyreg csv dataclasses "
+    "datetime decimal difflib dis doctest email.message enum filecmp fileinput fnmatch fractions ftplib "
+    "functools gc getopt gettext glob gzip hashlib heapq hmac html.parser http.client imaplib inspect io "
+    "ipaddress itertools json keyword linecache locale logging lzma mailbox math mimetypes numbers operator "
+    "optparse os pathlib pdb pickle platform plistlib poplib pprint profile pstats queue quopri random re "
+    "reprlib sched secrets selectors shelve shlex shutil signal smtplib socket socketserver sqlite3 ssl stat "
+    "statistics string struct subprocess sys sysconfig tarfile tempfile textwrap threading time timeit "
+    "tokenize trace traceback types typing unicodedata unittest urllib.parse urllib.request uuid warnings "
+    "wave weakref xml.dom.minidom xmlrpc.client zipfile zlib").split()
+
+
+def _docstrings():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name in _MODULES:
+            try:
+                module = importlib.import_module(name)
+            except ImportError:
+                continue
+            yield inspect.getdoc(module)
+            for attr, obj in sorted(vars(module).items()):
+                if attr.startswith("_") or getattr(obj, "__module__", None) != module.__name__:
+                    continue
+                yield inspect.getdoc(obj)
+                if inspect.isclass(obj):
+                    for member_name, member in sorted(vars(obj).items()):
+                        if not member_name.startswith("_") and callable(member):
+                            yield inspect.getdoc(member)
+
+
+def english_sentences():
+    """Prose sentences of the standard library's docstrings (about 2,500, 37k words on 3.11)."""
+    text = "\n".join(dict.fromkeys(d for d in _docstrings() if d))
+    sentences, current = [], []
+    for token in re.findall(r"[a-z]+|[0-9]+|[^\sa-z0-9]", text.lower()):
+        current.append(token)
+        if token in ".?!":
+            words = sum(t.isalpha() for t in current)
+            # Keep prose: no code (no "="), mostly words.
+            if 4 <= len(current) <= 40 and "=" not in current and words >= 0.85 * len(current):
+                sentences.append(" ".join(current))
+            current = []
+    sentences = list(dict.fromkeys(sentences))
+    np.random.default_rng(0).shuffle(sentences)
+    return sentences
+
+
+def write_options(path, **overrides):
+    options = {"lstm": {"dim": 32, "projection_dim": 16, "n_layers": 2},
+               "char_cnn": {"embedding": {"dim": 4}, "filters": [[1, 8], [2, 8]], "n_highway": 1}}
+    options.update(overrides)
+    with open(path, "w") as f:
+        json.dump(options, f)
+    return str(path)
+
+
+def unigram_perplexity(vocab, train_file, test_file):
+    """Add-one unigram perplexity of the held-out stream `<S> s1 </S> <S> s2 </S> ...`."""
+    def ids(path):
+        out = []
+        for line in open(path, encoding="utf-8"):
+            out.extend(vocab.encode(line).tolist())
+        return np.array(out)
+
+    counts = np.bincount(ids(train_file), minlength=vocab.size) + 1.0
+    return float(np.exp(-np.mean(np.log(counts / counts.sum())[ids(test_file)[1:]])))
+
+
+def checkpoint_arrays(save_dir):
+    with h5py.File(os.path.join(save_dir, "checkpoint.h5"), "r") as f:
+        return {f"{group}/{name}": f[group][name][...] for group in f if group != "meta_json"
+                for name in f[group]}
+
+
+@pytest.fixture(scope="module")
+def english(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("english")
+    sentences = english_sentences()
+    assert len(sentences) > 1500
+    held_out = len(sentences) // 10
+    (folder / "train.txt").write_text("\n".join(sentences[held_out:]) + "\n", encoding="utf-8")
+    (folder / "heldout.txt").write_text("\n".join(sentences[:held_out]) + "\n", encoding="utf-8")
+    build_vocabulary(str(folder / "train.txt"), str(folder / "vocab.txt"), min_count=2, progress=False)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def trained(english):
+    """250 steps of a tiny biLM (sampled softmax, 256 negatives) on the English corpus."""
+    options = write_options(english / "options.json", batch_size=32, unroll_steps=20, n_epochs=100,
+                            n_negative_samples_batch=256)
+    save_dir = english / "run"
+    result = train(options, str(english / "vocab.txt"), str(english / "train.txt"), str(save_dir),
+                   max_steps=250, checkpoint_every=100, progress=False)
+    return save_dir, result
+
+
+def test_short_training_beats_unigram_perplexity_on_english(english, trained):
+    save_dir, result = trained
+    assert result["step"] == 250
+    vocab = Vocabulary(str(english / "vocab.txt"))
+    assert vocab.size > 1500 and result["loss"] is not None
+    unigram = unigram_perplexity(vocab, english / "train.txt", english / "heldout.txt")
+    measured = perplexity(str(save_dir), str(english / "vocab.txt"), str(english / "heldout.txt"), batch_size=16)
+    # Measured on Python 3.11: unigram 199.5, biLM 108.2 (forward 107.0, backward 109.5).
+    assert 120 < unigram < 400
+    assert measured["average"] < 0.7 * unigram
+    assert max(measured["forward"], measured["backward"]) < 0.75 * unigram
+    assert os.listdir(save_dir / "logs" / "train")  # TensorBoard events
+
+
+def test_perplexity_result(english, trained):
+    save_dir, _ = trained
+    result = perplexity(str(save_dir), str(english / "vocab.txt"), str(english / "heldout.txt"), batch_size=16)
+    assert sorted(result) == ["average", "backward", "forward", "tokens"]
+    json.dumps(result)
+    assert result["average"] == pytest.approx(math.sqrt(result["forward"] * result["backward"]), rel=1e-6)
+    # Every token of the held-out stream is a target once, except each row's first <S>.
+    positions = sum(len(line.split()) + 2 for line in open(english / "heldout.txt", encoding="utf-8"))
+    assert result["tokens"] == positions - 16
+    again = perplexity(str(save_dir), str(english / "vocab.txt"), str(english / "heldout.txt"), batch_size=16)
+    assert again == result
+
+
+def test_dump_weights_round_trip(english, trained, tmp_path):
+    save_dir, _ = trained
+    options_file, weight_file = str(tmp_path / "options.json"), str(tmp_path / "weights.hdf5")
+    dump_weights(str(save_dir), options_file, weight_file)
+    dumped = json.load(open(options_file))
+    assert dumped["char_cnn"]["n_characters"] == 262 and dumped["n_tokens_vocab"] > 1500
+
+    trained_lm = LanguageModel(json.load(open(save_dir / "options.json")), batch_size=1)
+    load_checkpoint(trained_lm, str(save_dir))
+    saved = checkpoint_arrays(str(save_dir))
+    for i, variable in enumerate(trained_lm.trainable_variables):
+        assert np.array_equal(saved[f"trainable/{i:05d}"], keras.ops.convert_to_numpy(variable))
+
+    def key(variable):  # "char_cnn/char_embed", "highway_0/carry_kernel", "bilstm/layer_0_kernel"
+        return "/".join(variable.path.split("/")[-2:])
+
+    trained_values = {key(v): keras.ops.convert_to_numpy(v) for v in trained_lm.trainable_variables}
+    bilm = load_bilm(options_file, weight_file)
+    assert len(bilm.trainable_variables) == len(trained_values) - 2  # all but the softmax
+    for variable in bilm.trainable_variables:
+        # Bit for bit: the file holds the checkpoint's float32 values.
+        assert np.array_equal(keras.ops.convert_to_numpy(variable), trained_values[key(variable)]), variable.path
+    sentences = [line.split() for line in open(english / "heldout.txt", encoding="utf-8")][:4]
+    char_ids = batch_to_ids(sentences)  # adds <S> and </S>
+    out = bilm(char_ids)
+    mask = token_mask(char_ids)
+    embedding = trained_lm.char_cnn(char_ids) * keras.ops.cast(mask, "float32")[..., None]
+    lstm = trained_lm.bilstm(embedding, mask=mask)
+    real = keras.ops.convert_to_numpy(mask)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(out["token_embedding"])[real],
+                               keras.ops.convert_to_numpy(embedding)[real], atol=1e-6)
+    for layer in range(2):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(out["activations"])[:, layer + 1][real],
+                                   keras.ops.convert_to_numpy(lstm)[:, layer][real], atol=1e-6)
+
+
+def fixture_run(save_dir, max_steps, **overrides):
+    options = dict(batch_size=4, unroll_steps=5, n_negative_samples_batch=8, n_epochs=50)
+    options.update(overrides)
+    options_file = write_options(pathlib.Path(str(save_dir) + ".options.json"), **options)
+    return train(options_file, str(TRAIN_FIXTURE / "vocab.txt"), str(TRAIN_FIXTURE / "data.txt"), str(save_dir),
+                 max_steps=max_steps, checkpoint_every=2, progress=False)
+
+
+RUN_STEPS = 16
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """A run of RUN_STEPS steps on the bilm-tf training fixture (epochs of 6 steps: 134 words, 20 a step)."""
+    save_dir = tmp_path_factory.mktemp("uninterrupted") / "run"
+    assert fixture_run(save_dir, RUN_STEPS)["step"] == RUN_STEPS
+    return save_dir
+
+
+def assert_same_run(save_dir, reference):
+    ours, theirs = checkpoint_arrays(str(save_dir)), checkpoint_arrays(str(reference))
+    assert sorted(ours) == sorted(theirs)
+    assert any(name.startswith("lstm_state") for name in theirs)
+    for name in theirs:
+        np.testing.assert_allclose(ours[name], theirs[name], atol=1e-6, err_msg=name)
+    assert read_checkpoint_meta(str(save_dir)) == read_checkpoint_meta(str(reference))
+
+
+def test_resume_continues_exactly_where_the_run_stopped(tmp_path, uninterrupted):
+    # Stopped mid-epoch at a step that is no checkpoint multiple; resumed
+    # across two epoch boundaries. Dropout and negative samples are random.
+    assert fixture_run(tmp_path / "split", 5)["step"] == 5
+    assert read_checkpoint_meta(str(tmp_path / "split"))["step"] == 5
+    assert fixture_run(tmp_path / "split", RUN_STEPS)["step"] == RUN_STEPS
+    assert_same_run(tmp_path / "split", uninterrupted)
+    assert read_checkpoint_meta(str(uninterrupted))["data_state"]["batches_done"] == RUN_STEPS
+    # A run that has reached its end does nothing more.
+    assert fixture_run(tmp_path / "split", RUN_STEPS)["step"] == RUN_STEPS
+
+
+def test_resume_refuses_other_options(uninterrupted):
+    with pytest.raises(CheckpointError, match="batch_size=4, these options say 2"):
+        fixture_run(uninterrupted, RUN_STEPS + 2, batch_size=2)
+
+
+_KILLED_RUN = """
+import sys
+from elmo_keras.training.train import train
+train(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], max_steps=1000, checkpoint_every=2, progress=False)
+"""
+
+
+def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, uninterrupted):
+    options_file = write_options(tmp_path / "killed.options.json", batch_size=4, unroll_steps=5,
+                                 n_negative_samples_batch=8, n_epochs=50)
+    process = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_RUN, options_file, str(TRAIN_FIXTURE / "vocab.txt"),
+         str(TRAIN_FIXTURE / "data.txt"), str(tmp_path / "killed")],
+        cwd=HERE.parent, env=dict(os.environ, KERAS_BACKEND=keras.backend.backend()),
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 180
+    meta = None
+    while time.time() < deadline and process.poll() is None:
+        meta = read_checkpoint_meta(str(tmp_path / "killed"))  # appears whole or not at all
+        if meta is not None and meta["step"] >= 4:
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+    assert meta is not None and meta["step"] >= 4, process.stderr.read().decode()[-3000:]
+    killed_at = read_checkpoint_meta(str(tmp_path / "killed"))["step"]
+    assert killed_at < RUN_STEPS
+    assert fixture_run(tmp_path / "killed", RUN_STEPS)["step"] == RUN_STEPS
+    assert_same_run(tmp_path / "killed", uninterrupted)
+
+
+def test_restart_from_released_weights(tmp_path):
+    released = json.load(open(FIXTURE / "options.json"))
+    released.update(batch_size=4, unroll_steps=5, learning_rate=1e-9, n_negative_samples_batch=8)
+    options_file = tmp_path / "options.json"
+    options_file.write_text(json.dumps(released))
+    train(str(options_file), str(TRAIN_FIXTURE / "vocab.txt"), str(TRAIN_FIXTURE / "data.txt"),
+          str(tmp_path / "run"), max_steps=1, restart_from=str(FIXTURE / "lm_weights.hdf5"), progress=False)
+    dump_weights(str(tmp_path / "run"), str(tmp_path / "out.json"), str(tmp_path / "out.hdf5"))
+    with h5py.File(FIXTURE / "lm_weights.hdf5", "r") as original, h5py.File(tmp_path / "out.hdf5", "r") as out:
+        names = []
+        original.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
+        assert len(names) > 20
+        for name in names:
+            np.testing.assert_allclose(out[name][...], original[name][...], atol=1e-6, err_msg=name)
+    # And from that run's checkpoint: the same weights again.
+    train(str(options_file), str(TRAIN_FIXTURE / "vocab.txt"), str(TRAIN_FIXTURE / "data.txt"),
+          str(tmp_path / "again"), max_steps=1, restart_from=str(tmp_path / "run"), progress=False)
+    first, again = checkpoint_arrays(str(tmp_path / "run")), checkpoint_arrays(str(tmp_path / "again"))
+    for name in first:
+        if name.startswith("trainable"):
+            np.testing.assert_allclose(again[name], first[name], atol=1e-6, err_msg=name)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="starts the JAX run from the TF run")
+def test_resume_on_jax(tmp_path):
+    """Checkpoints in the middle of a JAX epoch (whose state lives outside the
+    variables until synced) resume exactly too."""
+    pytest.importorskip("jax")
+    # Compile time dominates on JAX: XLA's cheapest optimisation level, and an
+    # on-disk cache so that the three runs' identical programs compile once.
+    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu",
+               XLA_FLAGS="--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true",
+               JAX_COMPILATION_CACHE_DIR=str(tmp_path), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+               JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "ignore", __file__, "-k",
+         "resume_continues"],
+        cwd=HERE.parent, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-3000:]
+    assert "1 passed" in result.stdout
