@@ -102,7 +102,10 @@ def write_options(path, **overrides):
 
 
 def unigram_perplexity(vocab, train_file, test_file):
-    """Add-one unigram perplexity of the held-out stream `<S> s1 </S> <S> s2 </S> ...`."""
+    """Add-one unigram perplexity of the held-out stream `<S> s1 </S> <S> s2 </S> ...`.
+
+    Its targets are the ones `perplexity` counts: every word and `</S>`, not `<S>`.
+    """
     def ids(path):
         out = []
         for line in open(path, encoding="utf-8"):
@@ -110,7 +113,9 @@ def unigram_perplexity(vocab, train_file, test_file):
         return np.array(out)
 
     counts = np.bincount(ids(train_file), minlength=vocab.size) + 1.0
-    return float(np.exp(-np.mean(np.log(counts / counts.sum())[ids(test_file)[1:]])))
+    targets = ids(test_file)[1:]
+    targets = targets[targets != vocab.bos]
+    return float(np.exp(-np.mean(np.log(counts / counts.sum())[targets])))
 
 
 def checkpoint_arrays(save_dir):

@@ -28,7 +28,8 @@ Batches go on until every row is empty, with id 0, all-zero characters, target
 0 and weight 0 wherever a row has no more data; a row's very last token is
 still an input but, having no next token, gets weight 0. So in one pass every
 token is an input exactly once and every token but a row's first is a target
-exactly once. `drop_remainder=True` instead stops before the first batch that
+exactly once; targets that are a sentence's opening `<S>` (certain after `</S>`)
+get weight 0, so the weighted targets are bilm-tf's. `drop_remainder=True` instead stops before the first batch that
 would need padding (bilm-tf's behaviour; the tail of the data is lost).
 
 Resuming: `state()` returns a small JSON-serialisable dict and `restore(state)`
@@ -373,7 +374,11 @@ class WindowBatcher:
         backward, _ = self._encode_direction(windows_reverse)  # same lengths, same mask
         batch = dict(forward)
         batch.update((name + "_reverse", array) for name, array in backward.items())
-        batch["weights"] = target_mask.astype(np.float32)
+        # The `<S>` that follows `</S>` is certain, so it is no target: the
+        # counted targets are bilm-tf's (each word and `</S>`) and perplexity
+        # is comparable. The backward stream's `</S>` after `<S>` sits at
+        # the same positions, so one mask serves both directions.
+        batch["weights"] = (target_mask & (forward["next_token_id"] != self.vocab.bos)).astype(np.float32)
         return batch
 
     def __iter__(self):

@@ -1,0 +1,65 @@
+"""`elmo-keras vocab | tokenize | train | perplexity | dump-weights` end to end on a tiny model."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import FIXTURE
+
+from elmo_keras import ElmoEmbedder
+from elmo_keras.cli import main
+
+TRAIN = str(FIXTURE / "train" / "data.txt")
+TINY = {"lstm": {"dim": 16, "projection_dim": 8, "n_layers": 2},
+        "char_cnn": {"embedding": {"dim": 4}, "filters": [[1, 4], [2, 4]], "n_highway": 1},
+        "batch_size": 4, "unroll_steps": 5}
+
+
+def _run(*args):
+    result = subprocess.run([sys.executable, "-m", "elmo_keras.cli", *args], capture_output=True, text=True,
+                            timeout=600)
+    return result
+
+
+def test_vocab_train_perplexity_dump_then_embed(tmp_path, capsys):
+    vocab = str(tmp_path / "vocab.txt")
+    assert main(["vocab", TRAIN, vocab, "--quiet"]) == 0
+    lines = open(vocab, encoding="utf-8").read().split()
+    assert lines[:3] == ["<S>", "</S>", "<UNK>"] and lines[3] == "of"  # the most frequent word
+    (tmp_path / "options.json").write_text(json.dumps(TINY))
+    assert main(["train", "--options-file", str(tmp_path / "options.json"), "--vocab-file", vocab,
+                 "--train-prefix", TRAIN, "--save-dir", str(tmp_path / "run"), "--max-steps", "4", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["perplexity", "--save-dir", str(tmp_path / "run"), "--vocab-file", vocab, "--test-prefix", TRAIN,
+                 "--batch-size", "2", "--json", "--quiet"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert sorted(result) == ["average", "backward", "forward", "tokens"]
+    n_words = sum(len(line.split()) + 1 for line in open(TRAIN, encoding="utf-8") if line.strip())
+    assert result["tokens"] == n_words  # each word and each </S>, as bilm-tf counts
+    assert 1 < result["forward"] < len(lines) * 2
+    assert main(["dump-weights", "--save-dir", str(tmp_path / "run"), "--options-file", str(tmp_path / "o.json"),
+                 "--weight-file", str(tmp_path / "w.hdf5")]) == 0
+    assert json.load(open(tmp_path / "o.json"))["char_cnn"]["n_characters"] == 262
+    vectors = ElmoEmbedder(str(tmp_path / "o.json"), str(tmp_path / "w.hdf5")).embed_sentence(["the", "models"])
+    assert vectors.shape == (3, 2, 16) and np.isfinite(vectors).all()
+
+
+def test_tokenize_splits_punctuation(tmp_path):
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "a.txt").write_text("Hello, world!\n\nIt costs $3.\n", encoding="utf-8")
+    assert main(["tokenize", str(tmp_path / "raw" / "*.txt"), str(tmp_path / "out"), "--quiet"]) == 0
+    assert (tmp_path / "out" / "a.txt").read_text() == "Hello , world !\nIt costs $ 3 .\n"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["vocab", "/nonexistent/*.txt", "v.txt"], "no files match"),
+    (["perplexity", "--save-dir", "/nonexistent", "--vocab-file", str(FIXTURE / "train" / "vocab.txt"),
+      "--test-prefix", TRAIN], "/nonexistent"),
+])
+def test_bad_input_is_one_clear_line(args, message):
+    result = _run(*args)
+    assert result.returncode == 1
+    assert message in result.stderr and "Traceback" not in result.stderr
