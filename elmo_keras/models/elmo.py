@@ -100,6 +100,10 @@ class Elmo(keras.layers.Layer):
     def call(self, char_ids, training=None):
         bilm_out = self.bilm(char_ids, training=training and self.trainable_bilm)
         activations, mask = bilm_out["activations"], bilm_out["mask"]
+        if not self.trainable_bilm:
+            # Frozen: no gradient path through the LSTM loop at all, which XLA
+            # (jit_compile) cannot differentiate and which would cost memory.
+            activations = ops.stop_gradient(activations)
         representations = []
         for mix in self.scalar_mixes:
             mixed = mix(activations, mask=mask)
