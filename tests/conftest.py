@@ -42,3 +42,29 @@ def write_random_model(directory, options, seed=0, scale=1.0):
 @pytest.fixture
 def fixture_files():
     return FIXTURE_OPTIONS, FIXTURE_WEIGHTS
+
+
+def run_pytest_on_jax(paths, keyword=None, cache_dir=None, timeout=1200):
+    """Run pytest on `paths` in a child process on the JAX backend; return its stdout.
+
+    Keras picks its backend once per process. With `cache_dir`, XLA uses its
+    cheapest optimisation level and an on-disk compilation cache: compile time
+    dominates these tiny programs, and identical programs then compile once.
+    """
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
+    if cache_dir is not None:
+        env.update(XLA_FLAGS="--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true",
+                   JAX_COMPILATION_CACHE_DIR=str(cache_dir), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+                   JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "ignore", *map(str, paths)]
+    if keyword:
+        command += ["-k", keyword]
+    result = subprocess.run(command, cwd=pathlib.Path(__file__).parent.parent, env=env, capture_output=True,
+                            text=True, timeout=timeout)
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-3000:]
+    assert "failed" not in result.stdout
+    return result.stdout

@@ -4,14 +4,13 @@ Runs on the suite's backend (TensorFlow); `test_language_model_on_jax` runs
 the backend-independent tests of this file again under JAX in a child process.
 """
 
-import os
 import pathlib
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
+
+from conftest import run_pytest_on_jax
 
 from elmo_keras.models.language_model import (
     LanguageModel,
@@ -296,16 +295,6 @@ def test_training_options_defaults_and_errors():
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="starts the JAX run from the TF run")
 def test_language_model_on_jax(tmp_path):
     pytest.importorskip("jax")
-    # The compiled (jit) train and test steps are what differs on JAX. Compile
-    # time dominates there: XLA's cheapest optimisation level, and an on-disk
-    # cache so that identical programs compile once.
-    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu",
-               XLA_FLAGS="--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true",
-               JAX_COMPILATION_CACHE_DIR=str(tmp_path), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-               JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "ignore", __file__, "-k",
-         "training_step_moves or survive_compiled"],
-        cwd=HERE.parent, env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-3000:]
-    assert "2 passed" in result.stdout
+    # The compiled (jit) train and test steps are what differs on JAX.
+    stdout = run_pytest_on_jax([__file__], "training_step_moves or survive_compiled", cache_dir=tmp_path)
+    assert "2 passed" in stdout

@@ -25,6 +25,8 @@ import keras
 import numpy as np
 import pytest
 
+from conftest import run_pytest_on_jax
+
 from elmo_keras.io.files import load_bilm
 from elmo_keras.models.bilm import token_mask
 from elmo_keras.models.language_model import LanguageModel
@@ -315,15 +317,5 @@ def test_resume_on_jax(tmp_path):
     """Checkpoints in the middle of a JAX epoch (whose state lives outside the
     variables until synced) resume exactly too."""
     pytest.importorskip("jax")
-    # Compile time dominates on JAX: XLA's cheapest optimisation level, and an
-    # on-disk cache so that the three runs' identical programs compile once.
-    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu",
-               XLA_FLAGS="--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true",
-               JAX_COMPILATION_CACHE_DIR=str(tmp_path), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-               JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "ignore", __file__, "-k",
-         "resume_continues"],
-        cwd=HERE.parent, env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-3000:]
-    assert "1 passed" in result.stdout
+    stdout = run_pytest_on_jax([__file__], "resume_continues", cache_dir=tmp_path)
+    assert "1 passed" in stdout
