@@ -163,7 +163,8 @@ class BiLSTM(keras.layers.Layer):
             layer_input = self.dropout_layer(x, training=training) if self.dropout_layer else x
             y, h, c = self._run_layer(layer, layer_input, step_mask, h0, c0)
             if self.use_skip_connections and layer > 0:
-                y = y + x
+                # bilm-tf wraps the residual cell in the dropout: it adds the dropped input.
+                y = y + layer_input
             outputs.append(y)
             final_h.append(h)
             final_c.append(c)
