@@ -183,19 +183,17 @@ def test_rows_are_continuous_streams_covering_every_sentence_once(corpus):
     assert sorted(found) == sorted(sentences)  # none lost, none repeated
     for stream, ids, row_targets in zip(tokens, token_ids, targets):
         assert ids == [vocab.token_to_id(t) for t in stream]  # unknown words -> <UNK>
-        # targets: the stream shifted by one, less each certain <S> after </S>
-        assert row_targets == [t for t in ids[1:] if t != vocab.bos]
+        assert row_targets == ids[1:]  # targets: the stream shifted by one
     n_tokens = sum(len(s.split()) + 2 for s in sentences)
     assert sum(len(s) for s in tokens) == n_tokens
-    n_starts_after_end = len(sentences) - sum(1 for s in tokens if s)  # all but each row's first <S>
-    assert sum(b["weights"].sum() for b in batches) == n_tokens - sum(1 for s in tokens if s) - n_starts_after_end
+    assert sum(b["weights"].sum() for b in batches) == n_tokens - sum(1 for s in tokens if s)
 
 
 def test_window_targets_continue_into_the_next_window(corpus):
     pattern, vocab, _ = corpus
     batches = all_batches(WindowBatcher(pattern, vocab, batch_size=3, unroll_steps=4, shuffle=False))
     for batch, following in zip(batches, batches[1:]):
-        full = (batch["char_ids"][..., 0] != 0).all(axis=1) & (following["char_ids"][:, 0, 0] != 0)
+        full = batch["weights"].all(axis=1)
         np.testing.assert_array_equal(batch["next_token_id"][:, :-1][full], batch["token_ids"][:, 1:][full])
         np.testing.assert_array_equal(batch["next_token_id"][full, -1], following["token_ids"][full, 0])
 
@@ -208,7 +206,7 @@ def test_reverse_stream_holds_the_reversed_sentences(corpus):
     for fwd, bwd, ids, row_targets in zip(forward, backward, backward_ids, backward_targets):
         reversed_sentences = [s[::-1] for s in split_sentences(fwd, "<S>", "</S>")]
         assert split_sentences(bwd, "</S>", "<S>") == reversed_sentences
-        assert row_targets == [t for t in ids[1:] if t != vocab.eos]  # no certain </S> after <S>
+        assert row_targets == ids[1:]
         for sentence in reversed_sentences:
             encoded = vocab.encode(sentence[::-1], reverse=True, split=False).tolist()
             assert encoded == [vocab.token_to_id(t) for t in ["</S>"] + sentence + ["<S>"]]
@@ -238,7 +236,7 @@ def test_end_of_data_is_padded_or_dropped(corpus):
         WindowBatcher(pattern, vocab, batch_size=4, unroll_steps=5, shuffle=False, drop_remainder=True)
     )
     assert 0 < len(dropped) < len(padded)
-    assert all(((b["weights"] == 1) | (b["next_token_id"] == vocab.bos)).all() for b in dropped)
+    assert all(b["weights"].all() for b in dropped)
     for kept, full in zip(dropped, padded):
         np.testing.assert_array_equal(kept["char_ids"], full["char_ids"])
 
@@ -361,13 +359,3 @@ print(keras.backend.backend(), batcher.batches_done)
     assert result.returncode == 0, result.stderr
     backend, batches_done = result.stdout.split()[-2:]
     assert backend == "jax" and int(batches_done) >= 3
-
-
-def test_certain_sentence_start_is_not_a_target(tmp_path):
-    vocab = Vocabulary(write_vocab(tmp_path, ["<S>", "</S>", "<UNK>", "a", "b", "c"]))
-    pattern = write(tmp_path / "shard.txt", "a b\nc\n")
-    batch = next(iter(WindowBatcher(pattern, vocab, batch_size=1, unroll_steps=8, shuffle=False)))
-    assert [vocab.decode([t]) for t in batch["next_token_id"][0][:6]] == ["a", "b", "</S>", "<S>", "c", "</S>"]
-    assert batch["weights"][0].tolist() == [1, 1, 1, 0, 1, 1, 0, 0]
-    assert [vocab.decode([t]) for t in batch["next_token_id_reverse"][0][:6]] == ["b", "a", "<S>", "</S>", "c",
-                                                                                     "<S>"]
