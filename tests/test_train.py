@@ -169,9 +169,9 @@ def test_perplexity_result(english, trained):
     assert sorted(result) == ["average", "backward", "forward", "tokens"]
     json.dumps(result)
     assert result["average"] == pytest.approx(math.sqrt(result["forward"] * result["backward"]), rel=1e-6)
-    # Every token of the held-out stream is a target once, except each row's first <S>.
-    positions = sum(len(line.split()) + 2 for line in open(english / "heldout.txt", encoding="utf-8"))
-    assert result["tokens"] == positions - 16
+    # bilm-tf's targets: every word and every </S>; no <S> is a target.
+    targets = sum(len(line.split()) + 1 for line in open(english / "heldout.txt", encoding="utf-8"))
+    assert result["tokens"] == targets
     again = perplexity(str(save_dir), str(english / "vocab.txt"), str(english / "heldout.txt"), batch_size=16)
     assert again == result
 

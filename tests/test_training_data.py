@@ -359,3 +359,14 @@ print(keras.backend.backend(), batcher.batches_done)
     assert result.returncode == 0, result.stderr
     backend, batches_done = result.stdout.split()[-2:]
     assert backend == "jax" and int(batches_done) >= 3
+
+
+def test_certain_sentence_start_is_not_a_target(tmp_path):
+    vocab = Vocabulary(write_vocab(tmp_path, ["<S>", "</S>", "<UNK>", "a", "b", "c"]))
+    pattern = write(tmp_path / "shard.txt", "a b\nc\n")
+    batch = next(iter(WindowBatcher(pattern, vocab, batch_size=1, unroll_steps=8, shuffle=False)))
+    assert [vocab.decode([t]) for t in batch["next_token_id"][0][:6]] == ["a", "b", "</S>", "<S>", "c", "</S>"]
+    assert batch["weights"][0].tolist() == [1, 1, 1, 1, 1, 1, 0, 0]  # training: every target
+    assert batch["perplexity_weights"][0].tolist() == [1, 1, 1, 0, 1, 1, 0, 0]  # bilm-tf's targets
+    assert [vocab.decode([t]) for t in batch["next_token_id_reverse"][0][:6]] == ["b", "a", "<S>", "</S>", "c",
+                                                                                     "<S>"]

@@ -389,8 +389,10 @@ class LanguageModel(keras.Model):
         targets = ops.stack([x["next_token_id"], x["next_token_id_reverse"]])
         weights = ops.cast(x["weights"], "float32")
         losses = self.token_losses(y_pred, targets, training=training)
-        self.forward_perplexity.update_state(losses[0], weights)
-        self.backward_perplexity.update_state(losses[1], weights)
+        # Perplexity counts bilm-tf's targets (no certain <S> after </S>).
+        counted = ops.cast(x["perplexity_weights"], "float32") if "perplexity_weights" in x else weights
+        self.forward_perplexity.update_state(losses[0], counted)
+        self.backward_perplexity.update_state(losses[1], counted)
         # Both directions share the weights, so the mean over the stacked
         # positions is the mean of the two directions' means.
         return self.token_mean(losses, losses, sample_weight=ops.broadcast_to(weights, ops.shape(losses)))

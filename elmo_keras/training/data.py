@@ -28,8 +28,9 @@ Batches go on until every row is empty, with id 0, all-zero characters, target
 0 and weight 0 wherever a row has no more data; a row's very last token is
 still an input but, having no next token, gets weight 0. So in one pass every
 token is an input exactly once and every token but a row's first is a target
-exactly once; targets that are a sentence's opening `<S>` (certain after `</S>`)
-get weight 0, so the weighted targets are bilm-tf's. `drop_remainder=True` instead stops before the first batch that
+exactly once. `perplexity_weights` leaves out the targets that are a
+sentence's opening `<S>` (certain after `</S>`), so perplexity counts bilm-tf's
+targets. `drop_remainder=True` instead stops before the first batch that
 would need padding (bilm-tf's behaviour; the tail of the data is lost).
 
 Resuming: `state()` returns a small JSON-serialisable dict and `restore(state)`
@@ -52,8 +53,8 @@ Example:
 ...                         unroll_steps=3, shuffle=False, epochs=1)
 >>> batch = next(iter(batcher))
 >>> sorted(batch)  # doctest: +NORMALIZE_WHITESPACE
-['char_ids', 'char_ids_reverse', 'next_token_id', 'next_token_id_reverse', 'token_ids',
- 'token_ids_reverse', 'weights']
+['char_ids', 'char_ids_reverse', 'next_token_id', 'next_token_id_reverse', 'perplexity_weights',
+ 'token_ids', 'token_ids_reverse', 'weights']
 >>> batch["char_ids"].shape
 (2, 3, 50)
 >>> [vocab.decode(row) for row in batch["token_ids"]]
@@ -307,6 +308,7 @@ class WindowBatcher:
             signature["char_ids" + suffix] = ((b, t, c), np.dtype(np.int32))
             signature["next_token_id" + suffix] = ((b, t), np.dtype(np.int32))
         signature["weights"] = ((b, t), np.dtype(np.float32))
+        signature["perplexity_weights"] = ((b, t), np.dtype(np.float32))
         return signature
 
     # -- packing ---------------------------------------------------------
@@ -374,11 +376,13 @@ class WindowBatcher:
         backward, _ = self._encode_direction(windows_reverse)  # same lengths, same mask
         batch = dict(forward)
         batch.update((name + "_reverse", array) for name, array in backward.items())
-        # The `<S>` that follows `</S>` is certain, so it is no target: the
-        # counted targets are bilm-tf's (each word and `</S>`) and perplexity
-        # is comparable. The backward stream's `</S>` after `<S>` sits at
-        # the same positions, so one mask serves both directions.
-        batch["weights"] = (target_mask & (forward["next_token_id"] != self.vocab.bos)).astype(np.float32)
+        batch["weights"] = target_mask.astype(np.float32)
+        # The `<S>` that follows `</S>` is certain. Training keeps it as a
+        # target (so every replica's rows hold the same count), but perplexity
+        # counts bilm-tf's targets only: each word and `</S>`. The backward
+        # stream's `</S>` after `<S>` sits at the same positions.
+        batch["perplexity_weights"] = (target_mask & (forward["next_token_id"] != self.vocab.bos)).astype(
+            np.float32)
         return batch
 
     def __iter__(self):

@@ -757,7 +757,7 @@ def perplexity(save_dir, vocab_file, test_prefix, batch_size=128, progress=False
     def batches():
         tokens.clear()  # an iteration that starts again counts again
         for batch in make_batcher():
-            tokens["n"] = tokens.get("n", 0.0) + float(batch["weights"].sum())
+            tokens["n"] = tokens.get("n", 0.0) + float(batch["perplexity_weights"].sum())
             yield batch
 
     probe = make_batcher()

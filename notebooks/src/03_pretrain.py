@@ -140,7 +140,7 @@ plt.show()
 #
 # `perplexity` reads the held-out text once, in order, with the full softmax over the vocabulary: the
 # number to compare between models. For scale: a unigram model (each word's frequency in the training
-# text, same vocabulary and `<UNK>`) on about the same targets.
+# text, same vocabulary and `<UNK>`) on the same targets.
 
 # %%
 held_out = perplexity(str(WORK / "run"), str(WORK / "vocab.txt"), str(WORK / "heldout" / "*.txt"), batch_size=64)
@@ -155,7 +155,9 @@ def stream_ids(sentences):
 
 counts = np.bincount(stream_ids(splits["train"]), minlength=vocab.size) + 1.0  # add-one: no zero probability
 log_p = np.log(counts / counts.sum())
-unigram = math.exp(-log_p[stream_ids(splits["test"])].mean())
+targets = stream_ids(splits["test"])
+targets = targets[targets != vocab.bos]  # the targets perplexity counts: each word and </S>
+unigram = math.exp(-log_p[targets].mean())
 print(f"unigram model: {unigram:.1f}")
 
 # %% [markdown]
