@@ -26,6 +26,7 @@ import urllib.request
 import h5py
 
 from elmo_keras.io.atomic import atomic_path, atomic_write_text
+from elmo_keras.io.hdf5 import expected_weight_shapes
 from elmo_keras.io.options import OptionsError, load_options
 
 OFFICIAL_PREFIX = "https://s3-us-west-2.amazonaws.com/allennlp/models/elmo"
@@ -55,31 +56,6 @@ def model_urls(name, mirror=None):
 
 def default_cache_dir():
     return os.environ.get("ELMO_KERAS_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "elmo_keras")
-
-
-def expected_weight_shapes(options):
-    """Dataset name -> shape that a weights file for `options` must hold."""
-    cnn, lstm = options["char_cnn"], options["lstm"]
-    emb, proj, dim = cnn["embedding"]["dim"], lstm["projection_dim"], lstm["dim"]
-    n_filters = sum(n for _, n in cnn["filters"])
-    shapes = {"char_embed": (261, emb)}
-    for i, (width, num) in enumerate(cnn["filters"]):
-        shapes[f"CNN/W_cnn_{i}"] = (1, width, emb, num)
-        shapes[f"CNN/b_cnn_{i}"] = (num,)
-    for k in range(cnn["n_highway"]):
-        for kind in ("carry", "transform"):
-            shapes[f"CNN_high_{k}/W_{kind}"] = (n_filters, n_filters)
-            shapes[f"CNN_high_{k}/b_{kind}"] = (n_filters,)
-    if n_filters != proj:
-        shapes["CNN_proj/W_proj"] = (n_filters, proj)
-        shapes["CNN_proj/b_proj"] = (proj,)
-    for d in range(2):
-        for layer in range(lstm["n_layers"]):
-            prefix = f"RNN_{d}/RNN/MultiRNNCell/Cell{layer}/LSTMCell/"
-            shapes[prefix + "W_0"] = (2 * proj, 4 * dim)
-            shapes[prefix + "B"] = (4 * dim,)
-            shapes[prefix + "W_P_0"] = (dim, proj)
-    return shapes
 
 
 def verify_model_files(options_file, weight_file):

@@ -113,3 +113,12 @@ def test_unreadable_options_file(tmp_path):
         load_options(str(tmp_path / "broken.json"))
     with pytest.raises(OptionsError, match=r"missing\.json: options file not found"):
         load_options(str(tmp_path / "missing.json"))
+
+
+def test_expected_shapes_from_options_match_a_written_file(tmp_path):
+    from elmo_keras.io.hdf5 import expected_weight_shapes
+
+    options = tiny_options(n_layers=3, n_highway=2)
+    _, weight_file = write_random_model(tmp_path, options)
+    written = {name: value.shape for name, (value, _) in _datasets(weight_file).items()}
+    assert expected_weight_shapes(load_options(str(tmp_path / "options.json"))) == written

@@ -51,6 +51,31 @@ def weight_map(model):
     return entries
 
 
+def expected_weight_shapes(options):
+    """Dataset name -> shape that a weights file for `options` must hold."""
+    cnn, lstm = options["char_cnn"], options["lstm"]
+    emb, proj, dim = cnn["embedding"]["dim"], lstm["projection_dim"], lstm["dim"]
+    n_filters = sum(n for _, n in cnn["filters"])
+    shapes = {"char_embed": (261, emb)}  # one row per raw character code, no padding row
+    for i, (width, num) in enumerate(cnn["filters"]):
+        shapes[f"CNN/W_cnn_{i}"] = (1, width, emb, num)
+        shapes[f"CNN/b_cnn_{i}"] = (num,)
+    for k in range(cnn["n_highway"]):
+        for kind in ("carry", "transform"):
+            shapes[f"CNN_high_{k}/W_{kind}"] = (n_filters, n_filters)
+            shapes[f"CNN_high_{k}/b_{kind}"] = (n_filters,)
+    if n_filters != proj:
+        shapes["CNN_proj/W_proj"] = (n_filters, proj)
+        shapes["CNN_proj/b_proj"] = (proj,)
+    for d in range(2):
+        for layer in range(lstm["n_layers"]):
+            prefix = _CELL.format(d=d, l=layer)
+            shapes[prefix + "W_0"] = (2 * proj, 4 * dim)
+            shapes[prefix + "B"] = (4 * dim,)
+            shapes[prefix + "W_P_0"] = (dim, proj)
+    return shapes
+
+
 def _lstm_arrays(lstm):
     """Yield `(dataset name, getter, setter, file shape)` for every LSTM array.
 
