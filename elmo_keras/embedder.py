@@ -20,6 +20,7 @@ from elmo_keras.io.atomic import atomic_path
 from elmo_keras.io.files import load_bilm
 from elmo_keras.models.bilm import build_contextualizer, build_token_encoder
 from elmo_keras.preprocessing.char_ids import BOS_TOKEN, EOS_TOKEN, CharIdCache
+from elmo_keras.preprocessing.packing import pack_rows
 from elmo_keras.pretrained import default_model_files, fetch_pretrained
 
 OUTPUT_FORMATS = ("all", "top", "average")
@@ -30,10 +31,19 @@ LENGTH_BUCKET = 8
 SORT_WINDOW_BATCHES = 32
 # New tokens per char-CNN call are padded up to a multiple of this.
 TOKEN_BUCKET = 64
+# Packed rows are padded up to a power of two up to this, then to a multiple of it.
+ROW_BUCKET = 8
 
 
 class InputFileError(ValueError):
     """An input text file cannot be embedded (the message names file and line)."""
+
+
+def _row_bucket(n_rows):
+    """Rows padded to 1, 2, 4, 8, then multiples of `ROW_BUCKET`, so that few shapes compile."""
+    if n_rows <= ROW_BUCKET:
+        return 1 << (n_rows - 1).bit_length()
+    return -(-n_rows // ROW_BUCKET) * ROW_BUCKET
 
 
 def read_sentences(input_file):
@@ -167,32 +177,55 @@ class ElmoEmbedder:
         return out
 
     def _activations(self, batch):
-        """(batch, layers, time, dim) activations with boundaries, and nothing else."""
+        """Activations (rows, layers, time, dim) with boundaries, and where each sentence is.
+
+        Returns `(activations, placement)`: sentence k is at row
+        `placement[k][0]`, its `<S>` at position `placement[k][1]`.
+        """
         if not self.token_cache_size:
-            return self.model.predict_on_batch(self._char_id_batch(batch))["activations"]
+            activations = self.model.predict_on_batch(self._char_id_batch(batch))["activations"]
+            return activations, [(k, 0) for k in range(len(batch))]
         rows = [[BOS_TOKEN] + list(s) + [EOS_TOKEN] for s in batch]
         distinct = list(dict.fromkeys(t for row in rows for t in row))
         table = np.concatenate([np.zeros((1, self.dim // 2), np.float32), self._vectors_for(distinct)])
         position = {t: i + 1 for i, t in enumerate(distinct)}
-        index = np.zeros((len(batch), self._padded_length(batch)), dtype=np.int32)
-        for k, row in enumerate(rows):
-            index[k, : len(row)] = [position[t] for t in row]
-        return self._contextualizer.predict_on_batch({"token_embedding": table[index], "mask": index > 0})[
-            "activations"]
+        time = self._padded_length(batch)
+        if self.stateful:
+            # Row k continues the state of row k: one sentence a row, in order.
+            layout = [[(k, 0)] for k in range(len(batch))]
+            n_rows = len(batch)
+        else:
+            layout = pack_rows([len(row) for row in rows], time)
+            n_rows = _row_bucket(len(layout))
+        index = np.zeros((n_rows, time), dtype=np.int32)
+        segment_ids = np.zeros_like(index)
+        placement = [None] * len(batch)
+        for r, members in enumerate(layout):
+            for segment, (k, offset) in enumerate(members, start=1):
+                index[r, offset : offset + len(rows[k])] = [position[t] for t in rows[k]]
+                segment_ids[r, offset : offset + len(rows[k])] = segment
+                placement[k] = (r, offset)
+        activations = self._contextualizer.predict_on_batch(
+            {"token_embedding": table[index], "segment_ids": segment_ids})["activations"]
+        return activations, placement
 
     def embed_batch(self, batch):
         """Embed a list of token lists; return one array per sentence.
 
         In stateful mode the batch may hold at most `batch_size` sentences,
         and row k continues the state of row k of the previous call.
+        Without state, short sentences share rows (packed end to end, each
+        contextualised on its own), so that the LSTMs run on little padding.
         """
         if not batch:
             return []
         if self.stateful and len(batch) > self.batch_size:
             raise ValueError(f"stateful embedding takes at most batch_size={self.batch_size} sentences "
                              f"per batch, got {len(batch)}")
-        activations = np.asarray(self._activations(batch), dtype=np.float32)
-        return [np.ascontiguousarray(activations[k, :, 1 : len(s) + 1]) for k, s in enumerate(batch)]
+        activations, placement = self._activations(batch)
+        activations = np.asarray(activations, dtype=np.float32)
+        return [np.ascontiguousarray(activations[r, :, offset + 1 : offset + len(s) + 1])
+                for (r, offset), s in zip(placement, batch)]
 
     def embed_sentence(self, sentence):
         """Embed one token list; return (n_layers + 1, n_tokens, dim)."""

@@ -38,6 +38,19 @@ def test_shapes_order_and_batching_independence(embedder):
     assert all(v.dtype == np.float32 for v in ordered)
 
 
+def test_packed_batch_equals_sentences_alone():
+    """A stateless batch packs short sentences into shared rows; vectors do not change."""
+    embedder = ElmoEmbedder(FIXTURE_OPTIONS, FIXTURE_WEIGHTS, batch_size=16)
+    rng = np.random.default_rng(0)
+    words = [line.split() for line in LINES]
+    batch = [words[i][: rng.integers(1, len(words[i]) + 1)] for i in rng.integers(0, len(words), 16)]
+    batch += [["a"], ["b", "c"], LINES[-1].split()]
+    _, placement = embedder._activations(batch)
+    assert len({row for row, _ in placement}) < len(batch)  # rows are shared
+    for sentence, vectors in zip(batch, embedder.embed_batch(batch)):
+        np.testing.assert_allclose(vectors, embedder.embed_sentence(sentence), atol=1e-5)
+
+
 def test_overlong_token_is_truncated_like_the_original(embedder):
     a = embedder.embed_sentence(["y" * 48])
     b = embedder.embed_sentence(["y" * 49 + "z" * 30])

@@ -103,6 +103,44 @@ def test_bilstm_mask_zeroes_padding_and_state_ignores_it():
     np.testing.assert_allclose(y[0, :, :3], alone[0], atol=1e-6)
 
 
+def test_bilstm_packed_segments_equal_separate_rows():
+    """Sequences packed end to end in one row (segment_ids) give what each gives alone."""
+    rng = np.random.default_rng(5)
+    lengths = [3, 5, 1, 2, 4]
+    xs = [rng.normal(size=(n, 4)).astype("float32") for n in lengths]
+    lstm = BiLSTM(units=6, projection_dim=4, n_layers=2, cell_clip=1.0, proj_clip=1.0,
+                  use_skip_connections=True)
+    rows = [[0, 1], [2, 3, 4]]
+    packed = np.zeros((2, 10, 4), "float32")
+    segment_ids = np.zeros((2, 10), "int32")
+    where = {}
+    for r, members in enumerate(rows):
+        offset = 0
+        for segment, k in enumerate(members, start=1):
+            packed[r, offset : offset + lengths[k]] = xs[k]
+            # Ids only need to differ from the neighbour's: reuse 1 after 2.
+            segment_ids[r, offset : offset + lengths[k]] = 1 + (segment + 1) % 2
+            where[k] = (r, offset)
+            offset += lengths[k]
+    y = np.asarray(lstm(packed, segment_ids=segment_ids))
+    for k, x in enumerate(xs):
+        r, offset = where[k]
+        np.testing.assert_allclose(y[r, :, offset : offset + lengths[k]], np.asarray(lstm(x[None]))[0],
+                                   atol=1e-6)
+    assert np.all(y[0, :, 8:] == 0) and np.all(y[1, :, 7:] == 0)
+
+
+def test_bilstm_segment_ids_of_one_sentence_a_row_equal_the_mask():
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(2, 5, 4)).astype("float32")
+    mask = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], bool)
+    lstm = BiLSTM(units=6, projection_dim=4, n_layers=1, stateful=True, max_batch_size=2)
+    by_mask = [np.asarray(lstm(x, mask=mask)) for _ in range(2)]
+    lstm.reset_states()
+    by_segments = [np.asarray(lstm(x, segment_ids=mask.astype("int32"))) for _ in range(2)]
+    np.testing.assert_array_equal(by_mask, by_segments)
+
+
 def test_bilstm_stateful_carries_rows_and_resets():
     rng = np.random.default_rng(4)
     x = rng.normal(size=(3, 4, 4)).astype("float32")

@@ -20,6 +20,19 @@ def reverse_within_length(x, lengths):
     return ops.take_along_axis(x, ops.broadcast_to(index, ops.shape(x)), axis=1)
 
 
+def segment_starts(segment_ids):
+    """True at real positions (id > 0) whose id differs from the previous position's.
+
+    The first position of a row is never a start: it continues the row's
+    initial state (zeros, or the carried state when stateful). Padding never
+    starts anything, so the state after a row's last real token is kept.
+    """
+    previous = ops.pad(segment_ids[:, :-1], ((0, 0), (1, 0)))
+    first = ops.arange(ops.shape(segment_ids)[1])[None, :] == 0
+    return ops.logical_and(ops.logical_and(ops.not_equal(segment_ids, previous), segment_ids > 0),
+                           ops.logical_not(first))
+
+
 @keras.saving.register_keras_serializable(package="elmo_keras")
 class BiLSTM(keras.layers.Layer):
     """ELMo's forward and backward stacks of `LSTMCellWithProjection`.
@@ -48,8 +61,13 @@ class BiLSTM(keras.layers.Layer):
     Call arguments:
         inputs: float (batch, time, projection_dim): the token vectors.
         mask: bool (batch, time), True for real tokens; each row's real tokens
-            come first. None means all real.
+            come first. None means all real (or `segment_ids > 0`).
         training: bool.
+        segment_ids: None or int (batch, time): several sequences packed in
+            one row, each a run of equal positive ids, 0 for padding. Each
+            sequence starts from a zero state in both directions, exactly as
+            if it had a row of its own; the backward direction reads the
+            row's real positions reversed, hence each sequence reversed.
 
     Returns (batch, n_layers, time, 2 * projection_dim): for each layer the
     forward and backward outputs concatenated; 0 at padded positions.
@@ -105,21 +123,29 @@ class BiLSTM(keras.layers.Layer):
             self.state_h.assign(ops.zeros(self.state_h.shape, dtype=self.state_h.dtype))
             self.state_c.assign(ops.zeros(self.state_c.shape, dtype=self.state_c.dtype))
 
-    def _run_layer(self, layer, inputs, step_mask, h0, c0):
+    def _run_layer(self, layer, inputs, step_mask, h0, c0, step_reset=None):
         """Run layer `layer` of both directions over time.
 
         inputs: (2, batch, time, p), each direction in its reading order.
-        step_mask: (time, 2, batch, 1) bool. h0, c0: (2, batch, p|d).
+        step_mask: (time, 2, batch, 1) bool. step_reset: None or like
+        step_mask, True where the state is zeroed before the step.
+        h0, c0: (2, batch, p|d).
         Returns outputs (2, batch, time, p) and the final (h, c).
         """
-        gates_in = ops.einsum("zbti,zig->tzbg", inputs, self.kernels[layer])
-        gates_in = gates_in + self.biases[layer][None, :, None, :]
+        # Time-major before the product: transposing the projection-wide
+        # input is cheaper than transposing the 4 * units-wide gates.
+        gates_in = ops.matmul(ops.transpose(inputs, (2, 0, 1, 3)), self.kernels[layer])
+        gates_in = gates_in + self.biases[layer][:, None, :]
         recurrent_kernel = self.recurrent_kernels[layer]
         projection = self.projections[layer]
 
         def step(carry, gates_t):
             h_prev, c_prev, t = carry
             mask_t = ops.take(step_mask, t, axis=0)
+            if step_reset is not None:
+                reset_t = ops.take(step_reset, t, axis=0)
+                h_prev = ops.where(reset_t, ops.zeros_like(h_prev), h_prev)
+                c_prev = ops.where(reset_t, ops.zeros_like(c_prev), c_prev)
             gates = gates_t + ops.matmul(h_prev, recurrent_kernel)
             h, c = lstm_projection_step(gates, c_prev, projection, self.cell_clip, self.proj_clip)
             h = ops.where(mask_t, h, h_prev)
@@ -134,7 +160,8 @@ class BiLSTM(keras.layers.Layer):
             ops.transpose(step_mask, (1, 2, 0, 3)), h_all.dtype)
         return outputs, h_last, c_last
 
-    def run_directions(self, forward_inputs, backward_inputs, mask, initial_state=None, training=None):
+    def run_directions(self, forward_inputs, backward_inputs, mask, initial_state=None, training=None,
+                       reset=None):
         """Run both stacks on inputs given in each direction's reading order.
 
         Pretraining feeds the backward LM its own reversed stream; `call`
@@ -146,12 +173,15 @@ class BiLSTM(keras.layers.Layer):
             initial_state: None (zeros) or `(h, c)` of shapes
                 (n_layers, 2, batch, projection_dim) and (n_layers, 2, batch, units).
             training: bool.
+            reset: None or bool (2, batch, time), per direction: True where
+                a new sequence starts, so the state is zeroed before that step.
 
         Returns `(outputs, (h, c))`: outputs a list over layers of
         (2, batch, time, projection_dim) in reading order, and the final states.
         """
         x = ops.stack([forward_inputs, backward_inputs], axis=0)
         step_mask = ops.transpose(mask, (2, 0, 1))[..., None]
+        step_reset = None if reset is None else ops.transpose(reset, (2, 0, 1))[..., None]
         batch = ops.shape(forward_inputs)[0]
         outputs, final_h, final_c = [], [], []
         for layer in range(self.n_layers):
@@ -161,7 +191,7 @@ class BiLSTM(keras.layers.Layer):
             else:
                 h0, c0 = initial_state[0][layer], initial_state[1][layer]
             layer_input = self.dropout_layer(x, training=training) if self.dropout_layer else x
-            y, h, c = self._run_layer(layer, layer_input, step_mask, h0, c0)
+            y, h, c = self._run_layer(layer, layer_input, step_mask, h0, c0, step_reset)
             if self.use_skip_connections and layer > 0:
                 # bilm-tf wraps the residual cell in the dropout: it adds the dropped input.
                 y = y + layer_input
@@ -171,8 +201,12 @@ class BiLSTM(keras.layers.Layer):
             x = y
         return outputs, (ops.stack(final_h), ops.stack(final_c))
 
-    def call(self, inputs, mask=None, training=None):
+    def call(self, inputs, mask=None, training=None, segment_ids=None):
         batch, time = ops.shape(inputs)[0], ops.shape(inputs)[1]
+        if segment_ids is not None:
+            segment_ids = ops.cast(segment_ids, "int32")
+            if mask is None:
+                mask = segment_ids > 0
         if mask is None:
             mask = ops.ones((batch, time), dtype="bool")
         mask = ops.cast(mask, "bool")
@@ -181,9 +215,13 @@ class BiLSTM(keras.layers.Layer):
         if self.stateful:
             initial_state = (ops.convert_to_tensor(self.state_h)[:, :, :batch],
                              ops.convert_to_tensor(self.state_c)[:, :, :batch])
+        reset = None
+        if segment_ids is not None:
+            reset = ops.stack([segment_starts(segment_ids),
+                               segment_starts(reverse_within_length(segment_ids, lengths))])
         outputs, (h, c) = self.run_directions(
             inputs, reverse_within_length(inputs, lengths), ops.stack([mask, mask]),
-            initial_state=initial_state, training=training)
+            initial_state=initial_state, training=training, reset=reset)
         if self.stateful:
             self.state_h.assign(ops.concatenate([h, ops.convert_to_tensor(self.state_h)[:, :, batch:]], axis=2))
             self.state_c.assign(ops.concatenate([c, ops.convert_to_tensor(self.state_c)[:, :, batch:]], axis=2))

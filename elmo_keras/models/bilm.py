@@ -93,16 +93,24 @@ def build_token_encoder(bilm):
 
 
 def build_contextualizer(bilm):
-    """A model sharing the biLM's `BiLSTM`: token vectors and mask -> activations.
+    """A model sharing the biLM's `BiLSTM`: token vectors -> activations.
 
-    Inputs `token_embedding` (batch, time, projection_dim) and `mask` bool
-    (batch, time); outputs as `build_bilm`'s `activations` and `mask`.
+    Inputs `token_embedding` (batch, time, projection_dim) and `segment_ids`
+    int32 (batch, time): 0 for padding, and each sentence a run of equal
+    positive ids, so that one row may hold several sentences packed one after
+    another (each is contextualised on its own, see `BiLSTM`). With one
+    sentence per row, `segment_ids` is simply the mask as 0/1. Outputs as
+    `build_bilm`'s `activations` and `mask`.
+
+    With `build_token_encoder` it splits the biLM in two, so that the
+    char-CNN can run once per distinct token (see `ElmoEmbedder`).
     """
     lstm = get_bilstm(bilm)
     embedding = keras.Input(shape=(None, lstm.projection_dim), name="token_embedding")
-    mask = keras.Input(shape=(None,), dtype="bool", name="mask")
+    segment_ids = keras.Input(shape=(None,), dtype="int32", name="segment_ids")
+    mask = segment_ids > 0
     masked = embedding * ops.cast(mask, embedding.dtype)[..., None]
     layer_0 = ops.concatenate([masked, masked], axis=-1)[:, None]
-    activations = ops.concatenate([layer_0, lstm(masked, mask=mask)], axis=1)
-    return keras.Model({"token_embedding": embedding, "mask": mask}, {"activations": activations, "mask": mask},
-                       name="contextualizer")
+    activations = ops.concatenate([layer_0, lstm(masked, mask=mask, segment_ids=segment_ids)], axis=1)
+    return keras.Model({"token_embedding": embedding, "segment_ids": segment_ids},
+                       {"activations": activations, "mask": mask}, name="contextualizer")
