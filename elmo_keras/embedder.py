@@ -14,12 +14,14 @@ import os
 import shutil
 
 import h5py
+import keras
 import numpy as np
 
 from elmo_keras.io.atomic import atomic_path
 from elmo_keras.io.files import load_bilm
 from elmo_keras.models.bilm import build_contextualizer, build_token_encoder
-from elmo_keras.preprocessing.char_ids import BOS_TOKEN, EOS_TOKEN, CharIdCache
+from elmo_keras.preprocessing.char_ids import (BOS_TOKEN, EOS_TOKEN, CharIdCache, token_to_char_ids,
+                                               trim_padding_characters)
 from elmo_keras.preprocessing.packing import pack_rows
 from elmo_keras.pretrained import default_model_files, fetch_pretrained
 
@@ -106,6 +108,10 @@ class ElmoEmbedder:
             token alone, so it is computed once per distinct token and kept
             for the most recent `token_cache_size` tokens (0: computed for
             every position, in one pass with the LSTMs).
+        jit_compile: bool. On TensorFlow, run the model with XLA: faster
+            embedding (see `benchmarks/RESULTS.md`) for one compilation per
+            batch shape on first use; False starts faster for a few
+            sentences. The JAX backend always compiles.
 
     Example:
 
@@ -115,7 +121,7 @@ class ElmoEmbedder:
     """
 
     def __init__(self, options_file=None, weight_file=None, batch_size=64, stateful=False,
-                 token_cache_size=100_000):
+                 token_cache_size=100_000, jit_compile=True):
         if options_file is None and weight_file is None:
             options_file, weight_file = default_model_files()
         elif options_file is None or weight_file is None:
@@ -131,8 +137,12 @@ class ElmoEmbedder:
         self._char_ids = CharIdCache(self.options["char_cnn"]["max_characters_per_token"])
         self.token_cache_size = token_cache_size
         self._token_vectors = collections.OrderedDict()
+        self._widest_filter = max(width for width, _ in self.options["char_cnn"]["filters"])
         self._token_encoder = build_token_encoder(self.model)
         self._contextualizer = build_contextualizer(self.model)
+        if keras.backend.backend() == "tensorflow":
+            for model in (self.model, self._token_encoder, self._contextualizer):
+                model.jit_compile = jit_compile
 
     @classmethod
     def from_pretrained(cls, name, cache_dir=None, mirror=None, **kwargs):
@@ -166,7 +176,9 @@ class ElmoEmbedder:
         if missing:
             padded = -(-len(missing) // TOKEN_BUCKET) * TOKEN_BUCKET
             ids = np.zeros((1, padded, self._char_ids.max_characters_per_token), dtype=np.int32)
-            ids[0, : len(missing)] = [self._char_ids.token(t) for t in missing]
+            ids[0, : len(missing)] = [token_to_char_ids(t, self._char_ids.max_characters_per_token)
+                                      for t in missing]
+            ids = trim_padding_characters(ids, self._widest_filter)
             vectors = np.asarray(self._token_encoder.predict_on_batch(ids), dtype=np.float32)[0]
             cache.update(zip(missing, vectors))
         out = np.stack([cache[t] for t in tokens])

@@ -7,6 +7,7 @@ import keras
 from elmo_keras import (BiLSTM, CharCNN, ConcatProjectionMix, Highway, LSTMCellWithProjection, ScalarMix,
                         batch_to_ids)
 from elmo_keras.layers.bilstm import reverse_within_length
+from elmo_keras.preprocessing.char_ids import trim_padding_characters
 
 
 def _sigmoid(x):
@@ -49,6 +50,20 @@ def test_char_cnn_padding_id_embeds_to_zero_and_shape():
     zero_token = np.asarray(cnn(np.zeros((1, 1, 50), "int32")))[0, 0]
     expected = np.maximum(np.concatenate([cnn.conv_biases[0].numpy(), cnn.conv_biases[1].numpy()]), 0)
     np.testing.assert_allclose(zero_token, expected, atol=1e-7)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_char_cnn_gives_the_same_vectors_on_trimmed_character_slots(activation):
+    cnn = CharCNN(filters=[[1, 4], [3, 4], [7, 8]], embedding_dim=4, n_highway=1, projection_dim=6,
+                  activation=activation)
+    cnn.build((None, None, 50))
+    # Random padding-mark embeddings make the all-padding windows matter.
+    cnn.char_embed.assign(np.random.default_rng(0).normal(size=(261, 4)).astype("float32"))
+    for tokens in (["a", "Köln", "<S>"], ["x" * 40, "b"], ["y" * 41], ["z" * 48], ["w" * 60, "日本語"]):
+        ids = batch_to_ids([tokens])
+        trimmed = trim_padding_characters(ids, widest_filter=7)
+        assert trimmed.shape[-1] == min(50, -(-(max(len(t.encode()) for t in tokens) + 2 + 7) // 8) * 8)
+        np.testing.assert_allclose(np.asarray(cnn(trimmed)), np.asarray(cnn(ids)), atol=1e-6)
 
 
 def test_lstm_cell_in_keras_rnn_matches_numpy():

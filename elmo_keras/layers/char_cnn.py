@@ -26,7 +26,9 @@ class CharCNN(keras.layers.Layer):
 
     Call arguments:
         char_ids: int tensor (batch, tokens, max_characters_per_token) of
-            shifted ids (0 = padding, 1..261 = raw codes + 1).
+            shifted ids (0 = padding, 1..261 = raw codes + 1). Fewer slots
+            than `max_characters_per_token` are read as well; cut with
+            `trim_padding_characters` they give the same output.
 
     Returns (batch, tokens, projection_dim). All-zero (padding) tokens give a
     value that is not zero; the biLM masks them out.
@@ -78,7 +80,7 @@ class CharCNN(keras.layers.Layer):
 
     def call(self, char_ids):
         batch, tokens = ops.shape(char_ids)[0], ops.shape(char_ids)[1]
-        flat_ids = ops.reshape(char_ids, (-1, self.max_characters_per_token))
+        flat_ids = ops.reshape(char_ids, (-1, ops.shape(char_ids)[2]))
         table = ops.concatenate(
             [ops.zeros((1, self.embedding_dim), dtype=self.char_embed.dtype), self.char_embed], axis=0)
         chars = ops.take(table, flat_ids, axis=0)

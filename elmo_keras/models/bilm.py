@@ -88,7 +88,8 @@ def build_token_encoder(bilm):
     char-CNN can run once per distinct token (see `ElmoEmbedder`).
     """
     cnn = get_char_cnn(bilm)
-    char_ids = keras.Input(shape=(None, cnn.max_characters_per_token), dtype="int32", name="char_ids")
+    # The slot count is free: the embedder trims unneeded padding slots.
+    char_ids = keras.Input(shape=(None, None), dtype="int32", name="char_ids")
     return keras.Model(char_ids, cnn(char_ids), name="token_encoder")
 
 

@@ -94,6 +94,36 @@ def batch_to_ids(batch, max_characters_per_token=MAX_CHARACTERS_PER_TOKEN):
     return out
 
 
+def trim_padding_characters(char_ids, widest_filter, bucket=8):
+    """Drop trailing padding-mark slots that cannot change the char-CNN's output.
+
+    Each convolution is max-pooled over every window of slots. The windows
+    that lie wholly in a token's trailing padding marks all give the same
+    value, so a token needs only its own slots, then `widest_filter` more for
+    one such window. Cutting every token of `char_ids` to the longest that
+    need (rounded up to a multiple of `bucket`, so that few shapes compile)
+    leaves `CharCNN`'s output unchanged, and the convolutions do less work:
+    most words are far shorter than the 50 slots.
+
+    Args:
+        char_ids: int (..., max_characters_per_token) shifted ids.
+        widest_filter: int. Widest convolution of the char-CNN.
+        bucket: int. Slot counts are rounded up to a multiple of this.
+
+    Returns `char_ids[..., :n]` with `n` at most the input's slot count.
+
+    Example:
+
+    >>> trim_padding_characters(tokens_to_char_ids(["a", "bc"]), widest_filter=7).shape
+    (4, 16)
+    """
+    slots = char_ids.shape[-1]
+    used = (char_ids != 0) & (char_ids != PADDING_CHARACTER + 1)
+    longest = int(np.max(np.where(used, np.arange(1, slots + 1), 0), initial=0))
+    keep = -(-(longest + widest_filter) // bucket) * bucket
+    return char_ids[..., : min(keep, slots)]
+
+
 class CharIdCache:
     """Memoises `token_to_char_ids` for a vocabulary of frequent tokens.
 
