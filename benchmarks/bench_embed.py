@@ -194,16 +194,36 @@ def run_mode(args):
     words = sum(len(s) for b in batches for s in b)
     positions = sum(len(s) + 2 for b in batches for s in b)
     executed = sum(shape[0] * shape[1] for shape in shapes)
-    contextualizer = getattr(embedder, "_contextualizer", None)
-    if contextualizer is not None and getattr(embedder, "token_cache_size", 0):
-        # The cached embedder runs its LSTMs on its own (packed) rows: count them.
-        counted, predict = [], contextualizer.predict_on_batch
-        contextualizer.predict_on_batch = lambda x: counted.append(x["segment_ids"].shape) or predict(x)
+    if cache is not None and getattr(embedder, "token_cache_size", 0):
+        # The cached embedder runs its LSTMs on its own (packed) rows: count
+        # them, and time its two models in one more pass.
+        shapes_seen, seconds = [], collections.Counter()
+
+        def timed(model, part):
+            predict = model.predict_on_batch
+
+            def wrapper(x):
+                t = time.perf_counter()
+                out = predict(x)  # predict_on_batch returns numpy: finished
+                seconds[part] += time.perf_counter() - t
+                if part == "lstm":
+                    shapes_seen.append(x["segment_ids"].shape)
+                return out
+            return predict, wrapper
+
+        parts = {"char_cnn": embedder._token_encoder, "lstm": embedder._contextualizer}
+        originals = {}
+        for part, model in parts.items():
+            originals[part], model.predict_on_batch = timed(model, part)
         restore_cache()
+        t = time.perf_counter()
         for x in inputs:
             call(x)
-        contextualizer.predict_on_batch = predict
-        executed = sum(rows * time for rows, time in counted)
+        seconds["total"] = time.perf_counter() - t
+        for part, model in parts.items():
+            model.predict_on_batch = originals[part]
+        executed = sum(rows * time for rows, time in shapes_seen)
+        info["time_shares"] = {part: seconds[part] / seconds["total"] for part in parts}
     total, total_cpu = float(np.sum(batch_seconds)), float(np.sum(best_cpu))
 
     # Latency: one sentence of latency_len words.
@@ -508,7 +528,7 @@ def _matmul_text(results):
 
 
 def parent_modes(args, files):
-    results = []
+    results, time_notes = [], []
     for backend in args.backends:
         modes = args.modes or MODES[backend]
         for mode in modes:
@@ -526,6 +546,11 @@ def parent_modes(args, files):
                 r["mode"] += f" (jit_compile={r['info']['jit_compile']})"
             if "cached_tokens_at_start" in r["info"]:
                 r["mode"] += f" (token cache: {r['info']['cached_tokens_at_start']:,} tokens at start)"
+            if "time_shares" in r["info"]:
+                shares = r["info"]["time_shares"]
+                time_notes.append(f"{backend} `{mode}`: char-CNN on new tokens {shares['char_cnn']:.2f} of the "
+                                  f"time, LSTMs {shares['lstm']:.2f}, the rest (Python, numpy) "
+                                  f"{1 - sum(shares.values()):.2f} (one extra pass, timed per call).")
             results.append(r)
             print(f"[{backend} / {mode}] {r['tokens_per_s']:.0f} words/s, latency {r['latency_ms']:.0f} ms, "
                   f"peak {r['peak_rss_mib']:.0f} MiB", flush=True)
@@ -546,7 +571,7 @@ def parent_modes(args, files):
         "processes hardly changes; with both cores free, words/s would be at most words per CPU-s x "
         f"{os.cpu_count()}.",
     ]
-    body = table + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n\n" + _matmul_text(ok)
+    body = table + "\n\n" + "\n".join(f"- {n}" for n in notes + time_notes) + "\n\n" + _matmul_text(ok)
     print("\n" + body)
     return body
 

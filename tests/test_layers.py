@@ -208,3 +208,13 @@ def test_concat_projection_mix_uses_char_vector_once():
     assert mix.kernel.shape == (15, 5)
     np.testing.assert_allclose(out[:, :3], (concat @ mix.kernel.numpy())[:, :3], atol=1e-5)
     assert np.all(out[:, 3] == 0)
+
+
+def test_bilstm_stateless_call_takes_inputs_of_another_dtype():
+    lstm = BiLSTM(units=6, projection_dim=4, n_layers=2, cell_clip=3.0, proj_clip=3.0)
+    x = np.random.default_rng(7).normal(size=(2, 5, 4)).astype("float32")
+    expected = np.asarray(lstm(x))
+    y, _ = lstm.stateless_call(lstm.trainable_variables, lstm.non_trainable_variables,
+                               keras.ops.cast(x, "bfloat16"))
+    assert keras.backend.standardize_dtype(y.dtype) == "float32"
+    np.testing.assert_allclose(np.asarray(y), expected, atol=0.05)

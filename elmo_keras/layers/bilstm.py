@@ -179,7 +179,8 @@ class BiLSTM(keras.layers.Layer):
         Returns `(outputs, (h, c))`: outputs a list over layers of
         (2, batch, time, projection_dim) in reading order, and the final states.
         """
-        x = ops.stack([forward_inputs, backward_inputs], axis=0)
+        # The state takes the compute dtype, as the products do (also without autocast).
+        x = ops.cast(ops.stack([forward_inputs, backward_inputs], axis=0), self.compute_dtype)
         step_mask = ops.transpose(mask, (2, 0, 1))[..., None]
         step_reset = None if reset is None else ops.transpose(reset, (2, 0, 1))[..., None]
         batch = ops.shape(forward_inputs)[0]
