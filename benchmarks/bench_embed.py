@@ -26,6 +26,7 @@ Modes (TensorFlow backend):
   sentences).
 - `embedder_nocache`: the same with `token_cache_size=0` (char ids in numpy,
   `model.predict_on_batch`, slicing per sentence).
+- `embedder_noxla`: `ElmoEmbedder(jit_compile=False)`, TensorFlow without XLA.
 - `predict_on_batch`: the model alone on precomputed char ids. On a CPU-only
   machine Keras resolves `jit_compile="auto"` to no XLA; the result says
   what it resolved to.
@@ -53,7 +54,7 @@ from configs import get_options  # noqa: E402
 from flops import forward_flops_per_position  # noqa: E402
 
 MODES = {
-    "tensorflow": ["embedder", "embedder_nocache", "predict_on_batch", "tf_function", "xla"],
+    "tensorflow": ["embedder", "embedder_nocache", "embedder_noxla", "predict_on_batch", "tf_function", "xla"],
     "jax": ["embedder", "embedder_nocache", "predict_on_batch", "jax_jit"],
 }
 EXTRA_MODES = {"tensorflow": ["eager"], "jax": []}
@@ -78,7 +79,7 @@ def _mode_function(mode, model, options_file, weight_file, batch_size):
     import keras
 
     backend = keras.backend.backend()
-    if mode in ("embedder", "embedder_nocache"):
+    if mode in ("embedder", "embedder_nocache", "embedder_noxla"):
         import inspect
 
         from elmo_keras.embedder import ElmoEmbedder
@@ -89,6 +90,8 @@ def _mode_function(mode, model, options_file, weight_file, batch_size):
             if not has_cache:
                 raise ValueError("this ElmoEmbedder has no token cache to switch off")
             kwargs["token_cache_size"] = 0
+        if mode == "embedder_noxla":
+            kwargs["jit_compile"] = False
         embedder = ElmoEmbedder(options_file, weight_file, batch_size=batch_size, **kwargs)
         info = {"jit_compile": str(embedder.model.jit_compile)}
         if has_cache:

@@ -1,0 +1,95 @@
+"""The BiLSTM's recurrent loop alone on JAX: what its step costs, and what would change it.
+
+    python benchmarks/bench_lstm_step.py --batch 40 64 --config small
+
+Runs `lax.scan` over the step `BiLSTM._run_layer` performs (both directions
+batched, recurrent product, cell, projection, clipping, mask) with random
+weights, and variants of it: the sigmoid computed through `tanh`, only `h`
+returned per step (the TF backend's `scan` needs outputs shaped like the
+carry, so the layer also returns `c`), and the cell's elementwise work left
+out (a bound). Prints wall time per step and GFLOP/s of the two products,
+next to numpy's float32 matmul measured in the same process. JAX only.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import common  # noqa: E402
+from configs import get_options  # noqa: E402
+
+VARIANTS = ("layer", "sigmoid_via_tanh", "h_only", "no_cell")
+
+
+def time_loop(variant, batch, time_steps, projection_dim, units, repeats=7):
+    import jax
+    import jax.numpy as jnp
+
+    rng = np.random.default_rng(0)
+    kernel = jnp.asarray(rng.normal(size=(2, projection_dim, 4 * units)).astype("float32") * 0.05)
+    projection = jnp.asarray(rng.normal(size=(2, units, projection_dim)).astype("float32") * 0.05)
+    gates_in = jnp.asarray(rng.normal(size=(time_steps, 2, batch, 4 * units)).astype("float32"))
+    mask = jnp.ones((time_steps, 2, batch, 1), bool)
+
+    def sigmoid(x):
+        return 0.5 * jnp.tanh(0.5 * x) + 0.5 if variant == "sigmoid_via_tanh" else jax.nn.sigmoid(x)
+
+    def step(carry, g):
+        h, c, t = carry
+        gates = g + jnp.matmul(h, kernel)
+        if variant == "no_cell":
+            new_c, out = c, gates[..., :units]
+        else:
+            i, j, f, o = jnp.split(gates, 4, axis=-1)
+            new_c = jnp.clip(sigmoid(f + 1.0) * c + sigmoid(i) * jnp.tanh(j), -3.0, 3.0)
+            out = sigmoid(o) * jnp.tanh(new_c)
+        new_h = jnp.clip(jnp.matmul(out, projection), -3.0, 3.0)
+        new_h = jnp.where(mask[t], new_h, h)
+        new_c = jnp.where(mask[t], new_c, c)
+        ys = new_h if variant == "h_only" else (new_h, new_c, t)
+        return (new_h, new_c, t + 1), ys
+
+    init = (jnp.zeros((2, batch, projection_dim)), jnp.zeros((2, batch, units)), 0)
+    loop = jax.jit(lambda g: jax.lax.scan(step, init, g)[1])
+    jax.block_until_ready(loop(gates_in))
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(loop(gates_in))
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--config", default="small", choices=["tiny", "small", "original"])
+    p.add_argument("--batch", type=int, nargs="+", default=[40, 64], help="rows per step")
+    p.add_argument("--time-steps", type=int, default=48)
+    args = p.parse_args()
+    lstm = get_options(args.config)["lstm"]
+    units, projection_dim = lstm["dim"], lstm["projection_dim"]
+    numpy_matmul = common.matmul_gflops("numpy", 2560, 1024, 4096)[0]
+    rows = []
+    for batch in args.batch:
+        flops = args.time_steps * 2 * batch * (projection_dim * 4 * units + units * projection_dim) * 2
+        for variant in VARIANTS:
+            seconds = time_loop(variant, batch, args.time_steps, projection_dim, units)
+            rows.append({"batch": batch, "variant": variant, "us_per_step": 1e6 * seconds / args.time_steps,
+                         "gflops": flops / seconds / 1e9, "fraction": flops / seconds / 1e9 / numpy_matmul})
+    columns = [("batch", "batch", ""), ("variant", "variant", ""), ("us_per_step", "us per step", ",.0f"),
+               ("gflops", "GFLOP/s", ".1f"), ("fraction", "fraction of numpy matmul", ".2f")]
+    body = common.markdown_table(rows, columns) + (
+        f"\n\n- numpy float32 matmul (2560 x 1024 x 4096) in the same process: {numpy_matmul:.1f} GFLOP/s; "
+        f"{args.time_steps} steps, both directions, units {units}, projection {projection_dim}.")
+    print(body)
+    common.append_results(f"BiLSTM recurrent step on JAX: {args.config}",
+                          {"backend": "jax", "precision": "float32"}, body)
+
+
+if __name__ == "__main__":
+    main()
