@@ -35,6 +35,12 @@ SORT_WINDOW_BATCHES = 32
 TOKEN_BUCKET = 64
 # Packed rows are padded up to a power of two up to this, then to a multiple of it.
 ROW_BUCKET = 8
+# `pack_sentences="auto"` packs when units x projection_dim is below this.
+# Measured with XLA on a 2-core CPU (benchmarks/RESULTS.md): the small LSTM
+# steps take time in proportion to the rows, so packing pays; at the original
+# size (4096 x 512) a step of 40-56 rows is slower than one of 64 rows, so it
+# does not.
+PACKING_MAX_RECURRENT_SIZE = 2**21
 
 
 class InputFileError(ValueError):
@@ -112,6 +118,11 @@ class ElmoEmbedder:
             embedding (see `benchmarks/RESULTS.md`) for one compilation per
             batch shape on first use; False starts faster for a few
             sentences. The JAX backend always compiles.
+        pack_sentences: True, False or "auto". Without state, put short
+            sentences end to end in shared rows (each still contextualised on
+            its own), so that the LSTMs run on less padding (with the token
+            cache). "auto" packs for LSTMs smaller than the original (see
+            `PACKING_MAX_RECURRENT_SIZE`).
 
     Example:
 
@@ -121,7 +132,7 @@ class ElmoEmbedder:
     """
 
     def __init__(self, options_file=None, weight_file=None, batch_size=64, stateful=False,
-                 token_cache_size=100_000, jit_compile=True):
+                 token_cache_size=100_000, jit_compile=True, pack_sentences="auto"):
         if options_file is None and weight_file is None:
             options_file, weight_file = default_model_files()
         elif options_file is None or weight_file is None:
@@ -137,6 +148,10 @@ class ElmoEmbedder:
         self._char_ids = CharIdCache(self.options["char_cnn"]["max_characters_per_token"])
         self.token_cache_size = token_cache_size
         self._token_vectors = collections.OrderedDict()
+        if pack_sentences == "auto":
+            lstm = self.options["lstm"]
+            pack_sentences = lstm["dim"] * lstm["projection_dim"] < PACKING_MAX_RECURRENT_SIZE
+        self.pack_sentences = bool(pack_sentences) and not stateful
         self._widest_filter = max(width for width, _ in self.options["char_cnn"]["filters"])
         self._token_encoder = build_token_encoder(self.model)
         self._contextualizer = build_contextualizer(self.model)
@@ -202,8 +217,8 @@ class ElmoEmbedder:
         table = np.concatenate([np.zeros((1, self.dim // 2), np.float32), self._vectors_for(distinct)])
         position = {t: i + 1 for i, t in enumerate(distinct)}
         time = self._padded_length(batch)
-        if self.stateful:
-            # Row k continues the state of row k: one sentence a row, in order.
+        if not self.pack_sentences:
+            # One sentence a row, in order (stateful: row k continues row k).
             layout = [[(k, 0)] for k in range(len(batch))]
             n_rows = len(batch)
         else:
@@ -226,8 +241,8 @@ class ElmoEmbedder:
 
         In stateful mode the batch may hold at most `batch_size` sentences,
         and row k continues the state of row k of the previous call.
-        Without state, short sentences share rows (packed end to end, each
-        contextualised on its own), so that the LSTMs run on little padding.
+        With `pack_sentences`, short sentences share rows (packed end to end,
+        each contextualised on its own), so that the LSTMs run on little padding.
         """
         if not batch:
             return []

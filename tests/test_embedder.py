@@ -40,15 +40,18 @@ def test_shapes_order_and_batching_independence(embedder):
 
 def test_packed_batch_equals_sentences_alone():
     """A stateless batch packs short sentences into shared rows; vectors do not change."""
-    embedder = ElmoEmbedder(FIXTURE_OPTIONS, FIXTURE_WEIGHTS, batch_size=16)
+    embedder = ElmoEmbedder(FIXTURE_OPTIONS, FIXTURE_WEIGHTS, batch_size=16, pack_sentences=True)
     rng = np.random.default_rng(0)
     words = [line.split() for line in LINES]
     batch = [words[i][: rng.integers(1, len(words[i]) + 1)] for i in rng.integers(0, len(words), 16)]
     batch += [["a"], ["b", "c"], LINES[-1].split()]
     _, placement = embedder._activations(batch)
     assert len({row for row, _ in placement}) < len(batch)  # rows are shared
-    for sentence, vectors in zip(batch, embedder.embed_batch(batch)):
+    unpacked = ElmoEmbedder(FIXTURE_OPTIONS, FIXTURE_WEIGHTS, batch_size=16, pack_sentences=False)
+    assert [row for row, _ in unpacked._activations(batch)[1]] == list(range(len(batch)))
+    for sentence, vectors, other in zip(batch, embedder.embed_batch(batch), unpacked.embed_batch(batch)):
         np.testing.assert_allclose(vectors, embedder.embed_sentence(sentence), atol=1e-5)
+        np.testing.assert_allclose(vectors, other, atol=1e-5)
 
 
 def test_overlong_token_is_truncated_like_the_original(embedder):
