@@ -9,6 +9,10 @@ returned per step (the TF backend's `scan` needs outputs shaped like the
 carry, so the layer also returns `c`), and the cell's elementwise work left
 out (a bound). Prints wall time per step and GFLOP/s of the two products,
 next to numpy's float32 matmul measured in the same process. JAX only.
+
+With `--gates`, times instead the input-gate products that precede the loop,
+in the layout `BiLSTM._run_layer` uses (time-major input, broadcast over the
+direction axis) and in three others.
 """
 
 import argparse
@@ -65,16 +69,51 @@ def time_loop(variant, batch, time_steps, projection_dim, units, repeats=7):
     return best
 
 
+GATE_LAYOUTS = {
+    # What BiLSTM._run_layer does: make the projection-wide input time-major first.
+    "time_major_input": lambda jnp, x, w: jnp.matmul(jnp.transpose(x, (2, 0, 1, 3)), w),
+    # The former layout: the 4 x units-wide output is transposed.
+    "einsum_time_major_output": lambda jnp, x, w: jnp.einsum("zbti,zig->tzbg", x, w),
+    "per_direction_then_stack": lambda jnp, x, w: jnp.stack([jnp.reshape(jnp.matmul(
+        jnp.reshape(jnp.transpose(x[z], (1, 0, 2)), (-1, x.shape[3])), w[z]),
+        (x.shape[2], x.shape[1], -1)) for z in range(2)], axis=1),
+    # One large product per direction (time x batch rows), then a block transpose.
+    "batched_then_transpose": lambda jnp, x, w: jnp.transpose(jnp.reshape(jnp.matmul(
+        jnp.reshape(jnp.transpose(x, (0, 2, 1, 3)), (2, -1, x.shape[3])), w),
+        (2, x.shape[2], x.shape[1], -1)), (1, 0, 2, 3)),
+}
+
+
+def time_gates(layout, batch, time_steps, projection_dim, units, repeats=5):
+    import jax
+    import jax.numpy as jnp
+
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.normal(size=(2, batch, time_steps, projection_dim)).astype("float32"))
+    w = jnp.asarray(rng.normal(size=(2, projection_dim, 4 * units)).astype("float32"))
+    product = jax.jit(lambda x, w: GATE_LAYOUTS[layout](jnp, x, w))
+    jax.block_until_ready(product(x, w))
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(product(x, w))
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--config", default="small", choices=["tiny", "small", "original"])
     p.add_argument("--batch", type=int, nargs="+", default=[40, 64], help="rows per step")
     p.add_argument("--time-steps", type=int, default=48)
+    p.add_argument("--gates", action="store_true", help="time the input-gate products instead")
     args = p.parse_args()
     lstm = get_options(args.config)["lstm"]
     units, projection_dim = lstm["dim"], lstm["projection_dim"]
     numpy_matmul = common.matmul_gflops("numpy", 2560, 1024, 4096)[0]
     rows = []
+    if args.gates:
+        return gates_main(args, units, projection_dim, numpy_matmul)
     for batch in args.batch:
         flops = args.time_steps * 2 * batch * (projection_dim * 4 * units + units * projection_dim) * 2
         for variant in VARIANTS:
@@ -88,6 +127,24 @@ def main():
         f"{args.time_steps} steps, both directions, units {units}, projection {projection_dim}.")
     print(body)
     common.append_results(f"BiLSTM recurrent step on JAX: {args.config}",
+                          {"backend": "jax", "precision": "float32"}, body)
+
+
+def gates_main(args, units, projection_dim, numpy_matmul):
+    rows = []
+    for batch in args.batch:
+        flops = 2 * batch * args.time_steps * projection_dim * 4 * units * 2
+        for layout in GATE_LAYOUTS:
+            seconds = time_gates(layout, batch, args.time_steps, projection_dim, units)
+            rows.append({"batch": batch, "layout": layout, "ms": 1e3 * seconds, "gflops": flops / seconds / 1e9,
+                         "fraction": flops / seconds / 1e9 / numpy_matmul})
+    columns = [("batch", "batch", ""), ("layout", "layout", ""), ("ms", "ms", ",.1f"),
+               ("gflops", "GFLOP/s", ".1f"), ("fraction", "fraction of numpy matmul", ".2f")]
+    body = common.markdown_table(rows, columns) + (
+        f"\n\n- numpy float32 matmul in the same process: {numpy_matmul:.1f} GFLOP/s; input (2, batch, "
+        f"{args.time_steps}, {projection_dim}) to gates ({args.time_steps}, 2, batch, {4 * units}).")
+    print(body)
+    common.append_results(f"BiLSTM input-gate products on JAX: {args.config}",
                           {"backend": "jax", "precision": "float32"}, body)
 
 
