@@ -59,12 +59,18 @@ def time_loop(variant, batch, time_steps, projection_dim, units, repeats=7):
         return (new_h, new_c, t + 1), ys
 
     init = (jnp.zeros((2, batch, projection_dim)), jnp.zeros((2, batch, units)), 0)
-    loop = jax.jit(lambda g: jax.lax.scan(step, init, g)[1])
-    jax.block_until_ready(loop(gates_in))
+    return best_seconds(jax.jit(lambda g: jax.lax.scan(step, init, g)[1]), (gates_in,), repeats)
+
+
+def best_seconds(function, args, repeats):
+    """Fastest wall time of `function(*args)` over `repeats` calls, after one (compiling) call."""
+    import jax
+
+    jax.block_until_ready(function(*args))
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
-        jax.block_until_ready(loop(gates_in))
+        jax.block_until_ready(function(*args))
         best = min(best, time.perf_counter() - start)
     return best
 
@@ -91,14 +97,7 @@ def time_gates(layout, batch, time_steps, projection_dim, units, repeats=5):
     rng = np.random.default_rng(0)
     x = jnp.asarray(rng.normal(size=(2, batch, time_steps, projection_dim)).astype("float32"))
     w = jnp.asarray(rng.normal(size=(2, projection_dim, 4 * units)).astype("float32"))
-    product = jax.jit(lambda x, w: GATE_LAYOUTS[layout](jnp, x, w))
-    jax.block_until_ready(product(x, w))
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(product(x, w))
-        best = min(best, time.perf_counter() - start)
-    return best
+    return best_seconds(jax.jit(lambda x, w: GATE_LAYOUTS[layout](jnp, x, w)), (x, w), repeats)
 
 
 def main():
@@ -107,27 +106,35 @@ def main():
     p.add_argument("--batch", type=int, nargs="+", default=[40, 64], help="rows per step")
     p.add_argument("--time-steps", type=int, default=48)
     p.add_argument("--gates", action="store_true", help="time the input-gate products instead")
+    p.add_argument("--no-results", action="store_true", help="do not append to RESULTS.md")
     args = p.parse_args()
     lstm = get_options(args.config)["lstm"]
     units, projection_dim = lstm["dim"], lstm["projection_dim"]
     numpy_matmul = common.matmul_gflops("numpy", 2560, 1024, 4096)[0]
-    rows = []
     if args.gates:
         return gates_main(args, units, projection_dim, numpy_matmul)
+    rows = []
     for batch in args.batch:
         flops = args.time_steps * 2 * batch * (projection_dim * 4 * units + units * projection_dim) * 2
         for variant in VARIANTS:
             seconds = time_loop(variant, batch, args.time_steps, projection_dim, units)
             rows.append({"batch": batch, "variant": variant, "us_per_step": 1e6 * seconds / args.time_steps,
                          "gflops": flops / seconds / 1e9, "fraction": flops / seconds / 1e9 / numpy_matmul})
-    columns = [("batch", "batch", ""), ("variant", "variant", ""), ("us_per_step", "us per step", ",.0f"),
-               ("gflops", "GFLOP/s", ".1f"), ("fraction", "fraction of numpy matmul", ".2f")]
-    body = common.markdown_table(rows, columns) + (
-        f"\n\n- numpy float32 matmul (2560 x 1024 x 4096) in the same process: {numpy_matmul:.1f} GFLOP/s; "
-        f"{args.time_steps} steps, both directions, units {units}, projection {projection_dim}.")
+    report(rows, [("variant", "variant", ""), ("us_per_step", "us per step", ",.0f")],
+           f"BiLSTM recurrent step on JAX: {args.config}",
+           f"numpy float32 matmul (2560 x 1024 x 4096) in the same process: {numpy_matmul:.1f} GFLOP/s; "
+           f"{args.time_steps} steps, both directions, units {units}, projection {projection_dim}.",
+           append=not args.no_results)
+
+
+def report(rows, columns, title, note, append=True):
+    """Print the table and append it to RESULTS.md."""
+    columns = [("batch", "batch", "")] + columns + [
+        ("gflops", "GFLOP/s", ".1f"), ("fraction", "fraction of numpy matmul", ".2f")]
+    body = common.markdown_table(rows, columns) + f"\n\n- {note}"
     print(body)
-    common.append_results(f"BiLSTM recurrent step on JAX: {args.config}",
-                          {"backend": "jax", "precision": "float32"}, body)
+    if append:
+        common.append_results(title, {"backend": "jax", "precision": "float32"}, body)
 
 
 def gates_main(args, units, projection_dim, numpy_matmul):
@@ -138,14 +145,11 @@ def gates_main(args, units, projection_dim, numpy_matmul):
             seconds = time_gates(layout, batch, args.time_steps, projection_dim, units)
             rows.append({"batch": batch, "layout": layout, "ms": 1e3 * seconds, "gflops": flops / seconds / 1e9,
                          "fraction": flops / seconds / 1e9 / numpy_matmul})
-    columns = [("batch", "batch", ""), ("layout", "layout", ""), ("ms", "ms", ",.1f"),
-               ("gflops", "GFLOP/s", ".1f"), ("fraction", "fraction of numpy matmul", ".2f")]
-    body = common.markdown_table(rows, columns) + (
-        f"\n\n- numpy float32 matmul in the same process: {numpy_matmul:.1f} GFLOP/s; input (2, batch, "
-        f"{args.time_steps}, {projection_dim}) to gates ({args.time_steps}, 2, batch, {4 * units}).")
-    print(body)
-    common.append_results(f"BiLSTM input-gate products on JAX: {args.config}",
-                          {"backend": "jax", "precision": "float32"}, body)
+    report(rows, [("layout", "layout", ""), ("ms", "ms", ",.1f")],
+           f"BiLSTM input-gate products on JAX: {args.config}",
+           f"numpy float32 matmul in the same process: {numpy_matmul:.1f} GFLOP/s; input (2, batch, "
+           f"{args.time_steps}, {projection_dim}) to gates ({args.time_steps}, 2, batch, {4 * units}).",
+           append=not args.no_results)
 
 
 if __name__ == "__main__":
