@@ -154,7 +154,7 @@ class ElmoEmbedder:
         self.pack_sentences = bool(pack_sentences) and not stateful
         self._widest_filter = max(width for width, _ in self.options["char_cnn"]["filters"])
         self._token_encoder = build_token_encoder(self.model)
-        self._contextualizer = build_contextualizer(self.model)
+        self._contextualizer = build_contextualizer(self.model, packed=self.pack_sentences)
         if keras.backend.backend() == "tensorflow":
             for model in (self.model, self._token_encoder, self._contextualizer):
                 model.jit_compile = jit_compile

@@ -93,7 +93,7 @@ def build_token_encoder(bilm):
     return keras.Model(char_ids, cnn(char_ids), name="token_encoder")
 
 
-def build_contextualizer(bilm):
+def build_contextualizer(bilm, packed=True):
     """A model sharing the biLM's `BiLSTM`: token vectors -> activations.
 
     Inputs `token_embedding` (batch, time, projection_dim) and `segment_ids`
@@ -101,7 +101,8 @@ def build_contextualizer(bilm):
     positive ids, so that one row may hold several sentences packed one after
     another (each is contextualised on its own, see `BiLSTM`). With one
     sentence per row, `segment_ids` is simply the mask as 0/1. Outputs as
-    `build_bilm`'s `activations` and `mask`.
+    `build_bilm`'s `activations` and `mask`. With `packed=False` every row
+    must hold one sentence, and the LSTM loop skips the per-step restarts.
 
     With `build_token_encoder` it splits the biLM in two, so that the
     char-CNN can run once per distinct token (see `ElmoEmbedder`).
@@ -112,6 +113,7 @@ def build_contextualizer(bilm):
     mask = segment_ids > 0
     masked = embedding * ops.cast(mask, embedding.dtype)[..., None]
     layer_0 = ops.concatenate([masked, masked], axis=-1)[:, None]
-    activations = ops.concatenate([layer_0, lstm(masked, mask=mask, segment_ids=segment_ids)], axis=1)
+    contextual = lstm(masked, mask=mask, segment_ids=segment_ids) if packed else lstm(masked, mask=mask)
+    activations = ops.concatenate([layer_0, contextual], axis=1)
     return keras.Model({"token_embedding": embedding, "segment_ids": segment_ids},
                        {"activations": activations, "mask": mask}, name="contextualizer")
