@@ -1,19 +1,63 @@
+"""Packaging of elmo_keras: `pip install .`, `pip install -e .`, `pip wheel --no-deps .`.
+
+The version is read from `elmo_keras/__init__.py` (`__version__`), its one
+source. The bundled default model lives at the top of the repository in
+`savedmodels/default/`; the mapping below installs it inside the package as
+`elmo_keras/savedmodels/default/`, where `elmo_keras.pretrained` looks for it
+(and, in a source tree or an editable install, at `savedmodels/default/`).
+
+The extras add what each use needs; `requirements.txt` is the whole pinned
+development stack.
+"""
+
+import pathlib
+import re
+
 from setuptools import find_packages, setup
+
+HERE = pathlib.Path(__file__).resolve().parent
+VERSION = re.search(r'^__version__ = "([^"]+)"$', (HERE / "elmo_keras" / "__init__.py").read_text("utf-8"),
+                    re.MULTILINE).group(1)
+
+# The bundled model, as package data of `elmo_keras.savedmodels` (the folder `savedmodels/`).
+BUNDLED_MODEL = [f"default/{name}" for name in (
+    "options.json", "weights.hdf5", "MODEL_CARD.md", "LICENSE.wordnet", "vocab.txt", "training_options.json",
+    "make_corpus.py", "savedmodel/*/*.pb", "savedmodel/*/variables/*", "savedmodel/*/assets.extra/*")]
+
+TENSORFLOW = ["tensorflow==2.20.0", "tensorflow-text==2.20.1"]
+HUB = ["tensorflow-hub>=0.16.1,<0.17"]  # brings tf_keras, which hub.KerasLayer is built on
+EXTRAS = {
+    "tf": TENSORFLOW,
+    "jax": ["jax==0.10.2", "jaxlib==0.10.2"],  # the CPU build; use with KERAS_BACKEND=jax
+    "hub": HUB,
+    # Nothing in elmo_keras imports Beam: the extra is for embedding in Beam pipelines. 2.77.0 co-installs
+    # with TensorFlow 2.20 and numpy 2.4 on Python 3.11 (it caps protobuf below 7 and pillow below 13).
+    "beam": ["apache-beam==2.77.0"],
+    "notebooks": ["matplotlib>=3.8", "nbformat>=5.9", "nbclient>=0.10", "ipykernel>=6.29", *HUB],
+    "test": ["pytest>=8", "hypothesis>=6.100"],
+    # TensorFlow Model Garden (tf_keras): examples/model_garden_classifier.py.
+    "model-garden": ["tf-models-official==2.20.0", *TENSORFLOW, *HUB],
+}
 
 setup(
     name="elmo_keras",
-    version="0.1.0",
+    version=VERSION,
     description="ELMo (deep contextualized word representations) for Keras 3 and TensorFlow 2",
-    long_description=open("README.md", encoding="utf-8").read(),
+    long_description=(HERE / "README.md").read_text("utf-8"),
     long_description_content_type="text/markdown",
     license="Apache-2.0",
-    packages=find_packages(include=["elmo_keras", "elmo_keras.*"]),
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+        "Topic :: Text Processing :: Linguistic",
+    ],
+    packages=[*find_packages(include=["elmo_keras", "elmo_keras.*"]), "elmo_keras.savedmodels"],
+    package_dir={"elmo_keras.savedmodels": "savedmodels"},
+    package_data={"elmo_keras.savedmodels": BUNDLED_MODEL},
+    include_package_data=False,
+    zip_safe=False,
     python_requires=">=3.10",
-    install_requires=["keras>=3.10,<4", "numpy", "h5py", "tqdm"],
-    extras_require={
-        "tf": ["tensorflow==2.20.0", "tensorflow-text==2.20.1"],
-        "models": ["tf-models-official==2.20.0"],
-        "jax": ["jax"],
-    },
+    install_requires=["keras>=3.10,<4", "numpy>=1.26", "h5py>=3.11", "tqdm>=4.62"],
+    extras_require=EXTRAS,
     entry_points={"console_scripts": ["elmo-keras=elmo_keras.cli:main"]},
 )

@@ -87,6 +87,7 @@ EXTERNAL_COMMANDS = [
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="elmo-keras", description="ELMo for Keras 3 and TensorFlow 2.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {sys.modules['elmo_keras'].__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
     _build_embed(sub)

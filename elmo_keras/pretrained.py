@@ -147,9 +147,24 @@ def fetch_pretrained(name, cache_dir=None, mirror=None, progress=True):
     return options_file, weight_file
 
 
-# The small model trained by this project and shipped in the repository.
-DEFAULT_MODEL_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                 "savedmodels", "default")
+def _bundled_model_dir():
+    """The folder of the bundled default model, wherever elmo_keras is.
+
+    An installed package (a wheel) carries it as package data in
+    `elmo_keras/savedmodels/default/`; a source tree or an editable install
+    has it at the top of the repository, `savedmodels/default/`.
+    """
+    package = os.path.dirname(os.path.abspath(__file__))
+    candidates = (os.path.join(package, "savedmodels", "default"),
+                  os.path.join(os.path.dirname(package), "savedmodels", "default"))
+    for folder in candidates:
+        if os.path.isfile(os.path.join(folder, "options.json")):
+            return folder
+    return candidates[0]  # where an installed package keeps it: named by the error if it is missing
+
+
+# The small model trained by this project and shipped with the package.
+DEFAULT_MODEL_DIR = _bundled_model_dir()
 
 
 def default_model_files():
