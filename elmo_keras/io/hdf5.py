@@ -95,18 +95,58 @@ def _lstm_arrays(lstm):
             yield prefix + "W_P_0", (projection, d), tuple(projection.shape[1:])
 
 
+# What h5py raises on a damaged or truncated file: OSError for most I/O,
+# RuntimeError for broken links and B-tree nodes ("addr overflow"), KeyError
+# and ValueError for broken object headers, TypeError for unreadable types.
+_H5_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError, AttributeError, IndexError,
+              MemoryError, OverflowError, SystemError)
+
+
 def _read_dataset(f, name, shape, weight_file):
-    if name not in f:
-        raise WeightFileError(f"{weight_file}: dataset '{name}' not found "
-                              f"(expected shape {shape}); is this the weights file for these options?")
-    dataset = f[name]
-    if tuple(dataset.shape) != tuple(shape):
-        raise WeightFileError(f"{weight_file}: dataset '{name}' has shape {tuple(dataset.shape)}, "
-                              f"expected {tuple(shape)} from the options")
+    """The float32 values of dataset `name`, checked against `shape`.
+
+    Every failure of h5py (a damaged file can fail at any lookup) and every
+    wrong kind, dtype, shape or non-finite value becomes one
+    `WeightFileError` naming the file, the dataset and what was expected.
+    """
+    expected = f"a float32 array of shape {tuple(shape)}"
+    where = f"{weight_file}: dataset '{name}'"
     try:
-        return np.asarray(dataset[...], dtype=np.float32)
-    except (OSError, KeyError) as e:
-        raise WeightFileError(f"{weight_file}: dataset '{name}' cannot be read (truncated file?): {e}") from e
+        found = name in f
+    except _H5_ERRORS as e:
+        raise WeightFileError(f"{where} cannot be looked up (damaged or truncated file?; expected "
+                              f"{expected}): {type(e).__name__}: {e}") from e
+    if not found:
+        raise WeightFileError(f"{weight_file}: dataset '{name}' not found "
+                              f"(expected shape {tuple(shape)}); is this the weights file for these options?")
+    try:
+        dataset = f[name]
+        if not isinstance(dataset, h5py.Dataset):
+            raise WeightFileError(f"{where} is a {type(dataset).__name__}, expected {expected}")
+        found_shape, found_dtype = tuple(dataset.shape), dataset.dtype
+    except WeightFileError:
+        raise
+    except _H5_ERRORS as e:
+        raise WeightFileError(f"{where} cannot be opened (damaged or truncated file?; expected "
+                              f"{expected}): {type(e).__name__}: {e}") from e
+    if found_shape != tuple(shape):
+        raise WeightFileError(f"{weight_file}: dataset '{name}' has shape {found_shape}, "
+                              f"expected {tuple(shape)} from the options")
+    # The format is float32; other IEEE floats convert exactly or by rounding.
+    if found_dtype.kind != "f":
+        raise WeightFileError(f"{where} has dtype {found_dtype}, expected float32 (shape {tuple(shape)})")
+    try:
+        value = np.asarray(dataset[...], dtype=np.float32)
+    except _H5_ERRORS as e:
+        raise WeightFileError(f"{where} cannot be read (damaged or truncated file?; expected "
+                              f"{expected}): {type(e).__name__}: {e}") from e
+    if value.shape != tuple(shape):
+        raise WeightFileError(f"{where} read as shape {value.shape}, expected {tuple(shape)}")
+    if not np.all(np.isfinite(value)):
+        bad = int(np.size(value) - np.count_nonzero(np.isfinite(value)))
+        raise WeightFileError(f"{where} holds {bad} non-finite values (NaN or inf; damaged file?), "
+                              f"expected finite float32 values")
+    return value
 
 
 def _open(weight_file, mode):
@@ -114,33 +154,61 @@ def _open(weight_file, mode):
         raise WeightFileError(f"{weight_file}: weights file not found")
     try:
         return h5py.File(weight_file, mode)
-    except OSError as e:
-        raise WeightFileError(f"{weight_file}: not a readable hdf5 weights file (truncated?): {e}") from e
+    except _H5_ERRORS as e:
+        raise WeightFileError(f"{weight_file}: not a readable hdf5 weights file (truncated or damaged?): "
+                              f"{type(e).__name__}: {e}") from e
+
+
+def read_weight_arrays(model, weight_file):
+    """Read and check every dataset a biLM model needs; assign nothing.
+
+    Returns `{dataset name: float32 array}` in the file's shapes. Raises
+    `WeightFileError` (naming the file, and the dataset with its expected
+    shape where one is at fault) on any failure: missing or unreadable file,
+    damaged hdf5 structure, missing dataset, wrong shape or dtype, NaN/inf.
+    """
+    wanted = [(name, shape) for name, _, shape in weight_map(model)]
+    wanted += [(name, shape) for name, _, shape in _lstm_arrays(model.get_layer("bilstm"))]
+    f = _open(weight_file, "r")
+    try:
+        return {name: _read_dataset(f, name, shape, weight_file) for name, shape in wanted}
+    finally:
+        try:
+            f.close()
+        except _H5_ERRORS:  # closing a damaged file can fail too; the data is read or the error raised
+            pass
 
 
 def load_weights(model, weight_file):
     """Assign the datasets of an original weights file to a biLM model.
 
-    Every dataset is checked against the shape the options give; any
-    mismatch raises `WeightFileError` naming the file, dataset and shapes.
+    Every dataset is read and checked before anything is assigned, so a bad
+    file leaves the model as it was. Any failure raises `WeightFileError`
+    naming the file and, where one dataset is at fault, that dataset with
+    its expected shape and dtype (float32): a missing or truncated file,
+    damaged hdf5 structure (anything h5py or the OS raises), a missing
+    dataset, a shape that does not match the options, a non-float dtype,
+    or NaN/inf values. Damage that falls only inside the stored numbers
+    (not the file's structure) can leave finite values and then loads
+    without an error: the format has no checksums.
     """
     lstm = model.get_layer("bilstm")
-    with _open(weight_file, "r") as f:
-        for name, variable, shape in weight_map(model):
-            variable.assign(_read_dataset(f, name, shape, weight_file).reshape(variable.shape))
-        staged = {id(v): np.array(v.numpy()) for v in lstm.kernels + lstm.recurrent_kernels
-                  + lstm.biases + lstm.projections}
-        for name, target, shape in _lstm_arrays(lstm):
-            value = _read_dataset(f, name, shape, weight_file)
-            if len(target) == 4:
-                kernel, recurrent, d, n_in = target
-                staged[id(kernel)][d] = value[:n_in]
-                staged[id(recurrent)][d] = value[n_in:]
-            else:
-                variable, d = target
-                staged[id(variable)][d] = value
-        for v in lstm.kernels + lstm.recurrent_kernels + lstm.biases + lstm.projections:
-            v.assign(staged[id(v)])
+    arrays = read_weight_arrays(model, weight_file)
+    for name, variable, _ in weight_map(model):
+        variable.assign(arrays[name].reshape(variable.shape))
+    staged = {id(v): np.array(v.numpy()) for v in lstm.kernels + lstm.recurrent_kernels
+              + lstm.biases + lstm.projections}
+    for name, target, _ in _lstm_arrays(lstm):
+        value = arrays[name]
+        if len(target) == 4:
+            kernel, recurrent, d, n_in = target
+            staged[id(kernel)][d] = value[:n_in]
+            staged[id(recurrent)][d] = value[n_in:]
+        else:
+            variable, d = target
+            staged[id(variable)][d] = value
+    for v in lstm.kernels + lstm.recurrent_kernels + lstm.biases + lstm.projections:
+        v.assign(staged[id(v)])
 
 
 def save_weights(model, weight_file):
