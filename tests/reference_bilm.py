@@ -1,12 +1,50 @@
-"""An independent float64 numpy biLM, written from docs/elmo-format.md.
+"""An independent numpy biLM (float64 by default), written from docs/elmo-format.md.
 
 Slow and plain on purpose: one sentence, one direction, one step at a time.
 Tests compare the Keras layers against it on configurations that the bilm-tf
 fixture does not cover (skip connections, tanh, active clipping, 3 layers).
+
+`dtype=np.float32` evaluates the same arithmetic in float32. The gap between
+the float32 and the float64 evaluation measures how much float32 rounding
+this configuration and input amplify, from which the float32 tests derive
+their tolerance.
 """
 
 import h5py
 import numpy as np
+
+
+FLOAT32_SENSITIVITY_FACTOR = 10
+FLOAT32_ULP_FLOOR = 8
+
+
+def float32_tolerance(expected, expected_float32):
+    """The atol for a float32 model against the float64 reference, from the problem.
+
+    `expected` are the float64 reference's outputs for some inputs and
+    `expected_float32` the float32 reference's for the same inputs (lists of
+    arrays). Their largest gap is the float32 sensitivity of this
+    configuration and input: how much float32 rounding, amplified through
+    the char-CNN, the highways and the LSTM recurrence, moves the outputs
+    (with scale-2 random weights up to ~1e-5 at outputs of ~6, about 15 ulps).
+    Any correct float32 evaluation drifts by about as much: the elementwise
+    functions round alike on alike inputs, and only the summation orders of
+    the products differ (numpy's BLAS, oneDNN, Eigen, XLA, the vector width
+    of the CPU). The tolerance is FLOAT32_SENSITIVITY_FACTOR times that
+    sensitivity, with a floor of FLOAT32_ULP_FLOOR float32 ulps of the
+    largest output, for inputs that happen to round almost exactly. The
+    Keras model's gap measured 0.84-1.0 times the sensitivity (both with and
+    without oneDNN), so the factor 10 leaves room for other CPUs, while
+    the bugs that `test_parity.test_derived_tolerance_rejects_model_bugs`
+    plants (swapped gates, a lost clip or skip connection, the forget bias)
+    move the outputs by at least 50 times the tolerance.
+    """
+    pairs = [(np.asarray(a, np.float64), np.asarray(b, np.float64))
+             for a, b in zip(expected, expected_float32) if np.size(a)]
+    sensitivity = max(np.abs(a - b).max() for a, b in pairs)
+    magnitude = max(np.abs(a).max() for a, _ in pairs)
+    floor = FLOAT32_ULP_FLOOR * np.finfo(np.float32).eps * magnitude
+    return max(FLOAT32_SENSITIVITY_FACTOR * sensitivity, floor)
 
 
 def _sigmoid(x):
@@ -14,18 +52,19 @@ def _sigmoid(x):
 
 
 class ReferenceBiLM:
-    def __init__(self, options, weight_file):
+    def __init__(self, options, weight_file, dtype=np.float64):
         self.options = options
+        self.dtype = np.dtype(dtype)
         with h5py.File(weight_file, "r") as f:
             self.w = {}
-            f.visititems(lambda name, obj: self.w.__setitem__(name, np.asarray(obj, np.float64))
+            f.visititems(lambda name, obj: self.w.__setitem__(name, np.asarray(obj, self.dtype))
                          if isinstance(obj, h5py.Dataset) else None)
         self.state = {}
 
     def char_cnn(self, ids):
         """ids: (n_tokens, 50) shifted ids -> (n_tokens, P)."""
         cnn = self.options["char_cnn"]
-        table = np.concatenate([np.zeros((1, self.w["char_embed"].shape[1])), self.w["char_embed"]])
+        table = np.concatenate([np.zeros((1, self.w["char_embed"].shape[1]), self.dtype), self.w["char_embed"]])
         out = []
         for token in ids:
             emb = table[token]  # (50, E)
@@ -52,7 +91,8 @@ class ReferenceBiLM:
         prefix = f"RNN_{d}/RNN/MultiRNNCell/Cell{layer}/LSTMCell/"
         w, b, wp = self.w[prefix + "W_0"], self.w[prefix + "B"], self.w[prefix + "W_P_0"]
         units = wp.shape[0]
-        h, c = self.state.get((d, layer, row), (np.zeros(wp.shape[1]), np.zeros(units)))
+        h, c = self.state.get((d, layer, row), (np.zeros(wp.shape[1], self.dtype),
+                                                   np.zeros(units, self.dtype)))
         outs = []
         for x in xs:
             z = np.concatenate([x, h]) @ w + b
@@ -86,4 +126,6 @@ class ReferenceBiLM:
             per_dir.append(outs)
         for fwd, bwd in zip(*per_dir):
             layers.append(np.concatenate([fwd, bwd], axis=-1))
-        return np.stack(layers)
+        out = np.stack(layers)
+        assert out.dtype == self.dtype, out.dtype  # No silent promotion to float64.
+        return out
