@@ -5,61 +5,146 @@ Example:
     elmo-keras embed sentences.txt vectors.hdf5 --all \\
         --options-file options.json --weight-file weights.hdf5
 
-Every command reports bad input as one clear line on stderr and exits 1;
-`--debug` shows the traceback as well.
+Every command checks its arguments and paths before any work, reports bad
+input as one clear line on stderr and exits 1 (2 for a malformed command
+line); `--debug` shows the traceback as well. Commands that write refuse to
+replace an existing output unless given `--overwrite` (`train` resumes
+instead). Quiet by default: `--verbose` shows TensorFlow's and XLA's own
+messages and Python warnings.
 """
 
 import argparse
+import contextlib
 import importlib
+import io
 import json
+import logging
 import os
+import re
 import sys
+import threading
+import warnings
 
-# TensorFlow's start-up chatter would bury the command's own messages.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from elmo_keras.arguments import positive_int
+from elmo_keras.cli_arguments import (add_common_arguments, add_model_arguments, add_overwrite_argument,
+                                      model_files)
 
 # Errors that describe bad input: shown as a message, never as a traceback.
 USER_ERRORS = (FileNotFoundError, ValueError, OSError)
 
 
-def _add_model_arguments(parser):
-    parser.add_argument("--options-file", help="the original options.json (default: the bundled model)")
-    parser.add_argument("--weight-file", help="the original weights .hdf5 (default: the bundled model)")
-    parser.add_argument("--model", help="a released model, fetched once and cached: "
-                                        "small, medium, original or original_5.5b")
+class OneLineErrorParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line: the command, the argument and what is expected."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def model_files(args):
-    """(options_file, weight_file) from --model, the two file flags, or the bundled model."""
-    from elmo_keras.pretrained import default_model_files, fetch_pretrained
+# Log lines of TensorFlow's, XLA's and absl's C++ code ("I0000 00:00:17... file.cc:12] ...",
+# "2026-12-01 12:00:23.08: E external/...] ..." and absl's notice before its set-up). Fatal
+# lines (F) are kept.
+_NATIVE_LOG_LINE = re.compile(
+    rb"^(?:[IWE]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [^\]]+\] |\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWE] "
+    rb"|WARNING: All log messages before absl::InitializeLog\(\) is called)")
 
-    if args.model:
-        if args.options_file or args.weight_file:
-            raise ValueError("pass either --model or --options-file/--weight-file, not both")
-        return fetch_pretrained(args.model)
-    if bool(args.options_file) != bool(args.weight_file):
-        raise ValueError("pass both --options-file and --weight-file (or neither, for the bundled model)")
-    if args.options_file:
-        return args.options_file, args.weight_file
-    return default_model_files()
+
+def quiet_libraries(verbose):
+    """Silence TensorFlow's C++ and Python logs, XLA's and absl's lines and warnings, unless `verbose`.
+
+    Called before TensorFlow is imported: its C++ log level is read at import.
+    A level the user set in TF_CPP_MIN_LOG_LEVEL is kept. XLA and absl log
+    through absl's C++ logging, which no setting reaches before it is set up;
+    `filter_native_logs` drops those lines.
+    """
+    if verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    for name in ("tensorflow", "absl", "jax", "keras", "h5py"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore")
+
+
+@contextlib.contextmanager
+def filter_native_logs():
+    """Drop the C++ libraries' log lines from file descriptor 2; Python's stderr is untouched.
+
+    Python's `sys.stderr` (messages, progress bars) is moved to a copy of the
+    real stderr; descriptor 2, where C++ code writes, becomes a pipe that a
+    thread copies to the real stderr, less the lines `_NATIVE_LOG_LINE`
+    matches. Outside a terminal or a pipe (no descriptor 2), nothing changes.
+    """
+    try:
+        sys.stderr.flush()
+        real = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        yield
+        return
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    saved_stderr = sys.stderr
+    sys.stderr = io.TextIOWrapper(os.fdopen(os.dup(real), "wb", buffering=0), write_through=True,
+                                  encoding=getattr(saved_stderr, "encoding", None) or "utf-8",
+                                  errors="backslashreplace")
+
+    def copy():
+        pending = b""
+        with os.fdopen(read_end, "rb", buffering=0) as pipe:
+            while True:
+                block = pipe.read(65536)
+                if not block:
+                    break
+                pending += block
+                *lines, pending = pending.split(b"\n")
+                kept = b"".join(line + b"\n" for line in lines if not _NATIVE_LOG_LINE.match(line))
+                if kept:
+                    os.write(real, kept)
+        if pending and not _NATIVE_LOG_LINE.match(pending):
+            os.write(real, pending)
+
+    thread = threading.Thread(target=copy, name="elmo-keras-native-log-filter", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(real, 2)  # closes the pipe's last write end: the thread sees the end and stops
+        thread.join(timeout=5)
+        sys.stderr = saved_stderr
+        os.close(real)
 
 
 def _embed(args):
+    from elmo_keras.arguments import check_output_file
     from elmo_keras.embedder import ElmoEmbedder
+    from elmo_keras.io.embedding_file import read_sentences
 
+    # Paths first, before the model loads: a mistake costs a second, not a run.
+    check_output_file(args.output_file, overwrite=args.overwrite)
+    read_sentences(args.input_file)
     options_file, weight_file = model_files(args)
-    embedder = ElmoEmbedder(options_file, weight_file, batch_size=args.batch_size, stateful=args.stateful)
+    embedder = ElmoEmbedder(options_file, weight_file, batch_size=args.batch_size, stateful=args.stateful,
+                            tokenizer=args.tokenizer)
     embedder.embed_file(args.input_file, args.output_file, output_format=args.output_format,
                         batch_size=args.batch_size, forget_sentences=args.forget_sentences,
-                        use_sentence_keys=args.use_sentence_keys, progress=not args.quiet)
+                        use_sentence_keys=args.use_sentence_keys, progress=not args.quiet,
+                        overwrite=args.overwrite)
     print(f"wrote {args.output_file}", file=sys.stderr)
 
 
 def _build_embed(sub):
-    p = sub.add_parser("embed", help="embed a text file (one tokenised sentence a line) to hdf5",
-                       description="Embed a file of whitespace-tokenised sentences, one a line, into "
-                                   "an hdf5 file as AllenNLP's `elmo` command writes it.")
-    p.add_argument("input_file", help="UTF-8 text, one sentence a line, tokens separated by spaces")
+    p = sub.add_parser(
+        "embed", help="embed a text file (one sentence a line) to hdf5",
+        description="Embed a file of sentences, one a line, into an hdf5 file as AllenNLP's `elmo` "
+                    "command writes it. The model reads tokens: by default a line is split on whitespace "
+                    "(text that is already tokenised, as AllenNLP reads it); --tokenizer punctuation also "
+                    "makes every punctuation or symbol character a token ('money.' gives 'money', '.'), "
+                    "as the released models' and the bundled model's training text was split. An empty "
+                    "line is an empty sentence: its dataset has 0 tokens. An interrupted run resumes "
+                    "when the same command is run again.")
+    p.add_argument("input_file", help="UTF-8 text, one sentence a line")
     p.add_argument("output_file", help="the hdf5 to write (appears when complete)")
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--all", action="store_const", const="all", dest="output_format",
@@ -68,12 +153,16 @@ def _build_embed(sub):
                      help="top layer only: (tokens, dim)")
     fmt.add_argument("--average", action="store_const", const="average", dest="output_format",
                      help="mean of the layers: (tokens, dim)")
-    _add_model_arguments(p)
-    p.add_argument("--batch-size", type=int, default=64)
+    add_model_arguments(p)
+    p.add_argument("--tokenizer", choices=("whitespace", "punctuation"), default="whitespace",
+                   help="how a line is split into tokens: whitespace (default; tokenised text) or "
+                        "punctuation (raw text: punctuation split from words)")
+    p.add_argument("--batch-size", type=positive_int, default=64, help="sentences per batch (default 64)")
     p.add_argument("--stateful", action="store_true",
                    help="carry LSTM states from batch to batch per row, as bilm-tf")
     p.add_argument("--use-sentence-keys", action="store_true", help="name datasets by sentence")
     p.add_argument("--forget-sentences", action="store_true", help="do not write sentence_to_index")
+    add_overwrite_argument(p, "OUTPUT_FILE")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_embed, output_format="all")
 
@@ -86,9 +175,9 @@ EXTERNAL_COMMANDS = [
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="elmo-keras", description="ELMo for Keras 3 and TensorFlow 2.")
+    parser = OneLineErrorParser(prog="elmo-keras", description="ELMo for Keras 3 and TensorFlow 2.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {sys.modules['elmo_keras'].__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    add_common_arguments(parser, top_level=True)
     sub = parser.add_subparsers(dest="command", required=True)
     _build_embed(sub)
     for module_name, function in EXTERNAL_COMMANDS:
@@ -99,12 +188,20 @@ def build_parser():
                 raise
             continue
         getattr(module, function)(sub)
+    for command in sub.choices.values():
+        add_common_arguments(command)
     return parser
 
 
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    quiet_libraries(args.verbose)
+    with contextlib.nullcontext() if args.verbose or argv is not None else filter_native_logs():
+        return _run(args)
+
+
+def _run(args):
     try:
         result = args.func(args)
     except KeyboardInterrupt:

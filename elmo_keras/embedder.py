@@ -9,20 +9,21 @@ Example:
 """
 
 import collections
-import json
-import os
-import shutil
+import sys
 
-import h5py
 import keras
 import numpy as np
 
-from elmo_keras.io.atomic import atomic_path
+from elmo_keras.arguments import check_non_negative_int, check_output_file, check_positive_int
+from elmo_keras.io.embedding_file import InputFileError  # noqa: F401  (raised by embed_file)
+from elmo_keras.io.embedding_file import (ChunkStore, file_digest, read_sentences, sentence_keys,
+                                          write_allennlp_hdf5)
 from elmo_keras.io.files import load_bilm
 from elmo_keras.models.bilm import build_contextualizer, build_token_encoder
 from elmo_keras.preprocessing.char_ids import (BOS_TOKEN, EOS_TOKEN, CharIdCache, token_to_char_ids,
                                                trim_padding_characters)
 from elmo_keras.preprocessing.packing import pack_rows
+from elmo_keras.preprocessing.split import check_splitter, split_sentence
 from elmo_keras.pretrained import default_model_files, fetch_pretrained
 
 OUTPUT_FORMATS = ("all", "top", "average")
@@ -43,43 +44,11 @@ ROW_BUCKET = 8
 PACKING_MAX_RECURRENT_SIZE = 2**21
 
 
-class InputFileError(ValueError):
-    """An input text file cannot be embedded (the message names file and line)."""
-
-
 def _row_bucket(n_rows):
     """Rows padded to 1, 2, 4, 8, then multiples of `ROW_BUCKET`, so that few shapes compile."""
     if n_rows <= ROW_BUCKET:
         return 1 << (n_rows - 1).bit_length()
     return -(-n_rows // ROW_BUCKET) * ROW_BUCKET
-
-
-def read_sentences(input_file):
-    """Read one sentence per line; return the stripped lines.
-
-    Raises `InputFileError` for a missing or empty file, invalid UTF-8 or
-    empty lines, naming the file and the (1-based) line numbers.
-    """
-    if not os.path.exists(input_file):
-        raise InputFileError(f"{input_file}: input file not found")
-    sentences, blank = [], []
-    with open(input_file, "rb") as f:
-        for number, raw in enumerate(f, start=1):
-            try:
-                line = raw.decode("utf-8").strip()
-            except UnicodeDecodeError as e:
-                raise InputFileError(f"{input_file}: line {number}: not valid UTF-8 ({e.reason} at byte "
-                                     f"{e.start})") from e
-            if not line:
-                blank.append(number)
-            sentences.append(line)
-    if not sentences:
-        raise InputFileError(f"{input_file}: the input file is empty; expected one sentence per line")
-    if blank:
-        shown = ", ".join(map(str, blank[:10])) + (" ..." if len(blank) > 10 else "")
-        raise InputFileError(f"{input_file}: empty line(s) at line {shown}; expected one sentence per "
-                             f"line. Remove them.")
-    return sentences
 
 
 def select_layers(embeddings, output_format):
@@ -123,6 +92,13 @@ class ElmoEmbedder:
             its own), so that the LSTMs run on less padding (with the token
             cache). "auto" packs for LSTMs smaller than the original (see
             `PACKING_MAX_RECURRENT_SIZE`).
+        tokenizer: str. How `embed_file` and `embed_texts` split a line into
+            tokens: "whitespace" (`str.split()`, for text that is already
+            tokenised, as AllenNLP's `elmo` command reads it) or
+            "punctuation" (also every punctuation or symbol character is a
+            token: "money." gives "money", "."). Released models and the
+            bundled default model were trained on text split like
+            "punctuation"; whitespace-tokenised text of that kind needs no change.
 
     Example:
 
@@ -132,7 +108,12 @@ class ElmoEmbedder:
     """
 
     def __init__(self, options_file=None, weight_file=None, batch_size=64, stateful=False,
-                 token_cache_size=100_000, jit_compile=True, pack_sentences="auto"):
+                 token_cache_size=100_000, jit_compile=True, pack_sentences="auto", tokenizer="whitespace"):
+        check_positive_int(batch_size, "batch_size")
+        check_non_negative_int(token_cache_size, "token_cache_size")
+        if pack_sentences not in (True, False, "auto"):
+            raise ValueError(f"pack_sentences: expected True, False or 'auto', found {pack_sentences!r}")
+        self.tokenizer = check_splitter(tokenizer)
         if options_file is None and weight_file is None:
             options_file, weight_file = default_model_files()
         elif options_file is None or weight_file is None:
@@ -254,6 +235,26 @@ class ElmoEmbedder:
         return [np.ascontiguousarray(activations[r, :, offset + 1 : offset + len(s) + 1])
                 for (r, offset), s in zip(placement, batch)]
 
+    def _checked_batch_size(self, batch_size):
+        """`batch_size` (None: the embedder's), checked before any work."""
+        if batch_size is None:
+            return self.batch_size
+        check_positive_int(batch_size, "batch_size")
+        if self.stateful and batch_size > self.batch_size:
+            raise ValueError(f"batch_size: a stateful embedder keeps state for at most {self.batch_size} rows "
+                             f"(its batch_size); found {batch_size}")
+        return batch_size
+
+    def embed_texts(self, texts, batch_size=None):
+        """Embed untokenised strings, split with the embedder's `tokenizer`; yield in input order.
+
+        >>> embedder = ElmoEmbedder("tests/data/bilm-tf/options.json", "tests/data/bilm-tf/lm_weights.hdf5",
+        ...                         tokenizer="punctuation")
+        >>> [v.shape for v in embedder.embed_texts(["Hello, world.", ""])]
+        [(3, 4, 32), (3, 0, 32)]
+        """
+        return self.embed_sentences((split_sentence(t, self.tokenizer) for t in texts), batch_size)
+
     def embed_sentence(self, sentence):
         """Embed one token list; return (n_layers + 1, n_tokens, dim)."""
         return self.embed_batch([sentence])[0]
@@ -264,7 +265,7 @@ class ElmoEmbedder:
         Without state, sentences of similar length are batched together for
         speed; with state, batches follow the input order.
         """
-        batch_size = batch_size or self.batch_size
+        batch_size = self._checked_batch_size(batch_size)
         window = batch_size if self.stateful else batch_size * SORT_WINDOW_BATCHES
         chunk = []
         for sentence in sentences:
@@ -289,103 +290,66 @@ class ElmoEmbedder:
         yield from results
 
     def embed_file(self, input_file, output_file, output_format="all", batch_size=None,
-                   forget_sentences=False, use_sentence_keys=False, progress=True):
-        """Embed a text file (one whitespace-tokenised sentence a line) to hdf5.
+                   forget_sentences=False, use_sentence_keys=False, progress=True, tokenizer=None,
+                   overwrite=False):
+        """Embed a text file (one sentence a line) to hdf5.
 
         The hdf5 is the one AllenNLP's `elmo` command writes: one dataset per
         line, named by line index (or by the sentence with
         `use_sentence_keys`), plus `sentence_to_index` (JSON of sentence to
-        index) unless `forget_sentences`.
+        index) unless `forget_sentences`. Lines are split with `tokenizer`
+        (default: the embedder's). An empty line is an empty sentence: its
+        dataset has 0 tokens, (layers, 0, dim) or (0, dim).
 
-        Work is saved in chunks beside the output; a re-run after an
-        interruption resumes from the finished chunks. The output file
-        appears atomically when everything is done.
+        Arguments and paths are checked before any work. An existing
+        `output_file` is a finished output: it is replaced only with
+        `overwrite`. Work is saved in chunks in `<output_file>.partial/`; a
+        re-run after an interruption resumes from the finished chunks (it
+        says so, and the progress bar starts there). The output file appears
+        atomically, and only complete.
         """
         if output_format not in OUTPUT_FORMATS:
-            raise ValueError(f"output_format must be one of {OUTPUT_FORMATS}, got {output_format!r}")
-        batch_size = batch_size or self.batch_size
+            raise ValueError(f"output_format: expected one of {OUTPUT_FORMATS}, found {output_format!r}")
+        batch_size = self._checked_batch_size(batch_size)
+        tokenizer = check_splitter(self.tokenizer if tokenizer is None else tokenizer)
+        check_output_file(output_file, overwrite=overwrite)
         sentences = read_sentences(input_file)
-        keys = sentences if use_sentence_keys else [str(i) for i in range(len(sentences))]
-        if use_sentence_keys and len(set(keys)) != len(keys):
-            duplicate = next(s for i, s in enumerate(keys) if s in keys[:i])
-            raise InputFileError(f"{input_file}: the sentence {duplicate!r} occurs more than once; "
-                                 f"--use-sentence-keys needs unique lines")
-        chunks = _ChunkStore(output_file, {
-            "input_file": os.path.abspath(input_file), "n_sentences": len(sentences),
-            "input_size": os.path.getsize(input_file), "input_mtime": os.path.getmtime(input_file),
-            "output_format": output_format, "weight_file": os.path.abspath(self.weight_file),
+        keys = sentence_keys(input_file, sentences, use_sentence_keys)
+        chunks = ChunkStore(output_file, {
+            "input_sha256": file_digest(input_file), "n_sentences": len(sentences),
+            "weights_sha256": self._weights_digest(), "options": self.options,
+            "output_format": output_format, "tokenizer": tokenizer,
             "stateful": self.stateful, "batch_size": batch_size})
         chunk_size = batch_size * SORT_WINDOW_BATCHES
-        bar = _progress(len(sentences), progress)
+        starts = range(0, len(sentences), chunk_size)
+        done = sum(min(chunk_size, len(sentences) - start) for start in starts if chunks.has(start))
+        if done and progress:
+            print(f"resuming {output_file}: {done} of {len(sentences)} sentences were already embedded",
+                  file=sys.stderr)
+        bar = _progress(len(sentences), progress, initial=0 if self.stateful else done)
         if self.stateful:
             self.reset_states()
-        for start in range(0, len(sentences), chunk_size):
-            tokens = [s.split() for s in sentences[start : start + chunk_size]]
+        for start in starts:
             if chunks.has(start) and not self.stateful:
-                bar.update(len(tokens))
                 continue
+            tokens = [split_sentence(s, tokenizer) for s in sentences[start : start + chunk_size]]
             # Stateful runs recompute finished chunks to rebuild the state.
             vectors = list(self.embed_sentences(tokens, batch_size))
             if not chunks.has(start):
                 chunks.write(start, [select_layers(v, output_format) for v in vectors])
             bar.update(len(tokens))
         bar.close()
-        with atomic_path(output_file) as tmp:
-            with h5py.File(tmp, "w") as out:
-                for start, vectors in chunks.read_all():
-                    for offset, vector in enumerate(vectors):
-                        out.create_dataset(keys[start + offset], data=vector)
-                if not forget_sentences:
-                    index = {s: str(i) for i, s in enumerate(sentences)}
-                    out.create_dataset("sentence_to_index", (1,), dtype=h5py.string_dtype(),
-                                       data=[json.dumps(index)])
+        write_allennlp_hdf5(output_file, chunks, keys, sentences, forget_sentences=forget_sentences)
         chunks.remove()
 
+    def _weights_digest(self):
+        """SHA-256 of the weight file, so that resuming never reuses chunks of other weights."""
+        if getattr(self, "_weights_sha256", None) is None:
+            self._weights_sha256 = file_digest(self.weight_file)
+        return self._weights_sha256
 
-def _progress(total, enabled):
+
+def _progress(total, enabled, initial=0):
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="sentence", disable=not enabled, desc="embedding")
-
-
-class _ChunkStore:
-    """Finished chunks of an `embed_file` run, one `.npz` each, beside the output.
-
-    A run with different inputs or settings discards them.
-    """
-
-    def __init__(self, output_file, fingerprint):
-        self.directory = output_file + ".partial"
-        manifest = os.path.join(self.directory, "manifest.json")
-        if os.path.isdir(self.directory):
-            try:
-                with open(manifest, encoding="utf-8") as f:
-                    same = json.load(f) == fingerprint
-            except (OSError, ValueError):
-                same = False
-            if not same:
-                shutil.rmtree(self.directory)
-        if not os.path.isdir(self.directory):
-            os.makedirs(self.directory)
-            with atomic_path(manifest) as tmp, open(tmp, "w", encoding="utf-8") as f:
-                json.dump(fingerprint, f)
-
-    def _path(self, start):
-        return os.path.join(self.directory, f"chunk_{start:012d}.npz")
-
-    def has(self, start):
-        return os.path.exists(self._path(start))
-
-    def write(self, start, vectors):
-        with atomic_path(self._path(start)) as tmp:
-            with open(tmp, "wb") as f:
-                np.savez(f, *vectors)
-
-    def read_all(self):
-        for name in sorted(os.listdir(self.directory)):
-            if name.startswith("chunk_"):
-                with np.load(os.path.join(self.directory, name)) as data:
-                    yield int(name[6:18]), [data[f"arr_{i}"] for i in range(len(data.files))]
-
-    def remove(self):
-        shutil.rmtree(self.directory, ignore_errors=True)
+    return tqdm(total=total, initial=initial, unit="sentence", disable=not enabled, desc="embedding")

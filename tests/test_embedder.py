@@ -83,7 +83,11 @@ def test_sentence_keys_and_forget_sentences(tmp_path, embedder):
     with h5py.File(out, "r") as f:
         assert sorted(f.keys()) == sorted(unique)
     with pytest.raises(InputFileError, match="more than once"):
-        embedder.embed_file(_write(tmp_path / "dup.txt", LINES), out, use_sentence_keys=True, progress=False)
+        embedder.embed_file(_write(tmp_path / "dup.txt", LINES), out + "2", use_sentence_keys=True,
+                            progress=False)
+    with pytest.raises(InputFileError, match=r"blank\.txt: line 2 is empty; --use-sentence-keys"):
+        embedder.embed_file(_write(tmp_path / "blank.txt", ["a", ""]), out + "3", use_sentence_keys=True,
+                            progress=False)
 
 
 def test_interrupted_run_resumes_without_redoing_work(tmp_path, monkeypatch):
@@ -128,7 +132,6 @@ def test_stateful_file_embedding_matches_stateful_batches(tmp_path):
 
 @pytest.mark.parametrize("content, message", [
     (b"", r"in\.txt: the input file is empty"),
-    (b"a b\n\nc\n   \n", r"in\.txt: empty line\(s\) at line 2, 4"),
     (b"fine\nbad \xff byte\n", r"in\.txt: line 2: not valid UTF-8"),
 ])
 def test_bad_input_files(tmp_path, embedder, content, message):
@@ -154,7 +157,8 @@ def test_cli_reports_errors_without_traceback(tmp_path):
     existing.write_bytes(b"user data")
     result = subprocess.run(
         [sys.executable, "-m", "elmo_keras.cli", "embed", inp, str(existing), "--options-file", FIXTURE_OPTIONS,
-         "--weight-file", str(tmp_path / "missing.hdf5")], capture_output=True, text=True, timeout=300)
+         "--weight-file", str(tmp_path / "missing.hdf5"), "--overwrite"], capture_output=True, text=True,
+        timeout=300)
     assert result.returncode == 1
     assert "missing.hdf5: weights file not found" in result.stderr
     assert "Traceback" not in result.stderr
@@ -162,8 +166,8 @@ def test_cli_reports_errors_without_traceback(tmp_path):
     (tmp_path / "bad.txt").write_bytes(b"ok\n\xfe\n")
     result = subprocess.run(
         [sys.executable, "-m", "elmo_keras.cli", "embed", str(tmp_path / "bad.txt"), str(existing),
-         "--options-file", FIXTURE_OPTIONS, "--weight-file", FIXTURE_WEIGHTS], capture_output=True, text=True,
-        timeout=300)
+         "--options-file", FIXTURE_OPTIONS, "--weight-file", FIXTURE_WEIGHTS, "--overwrite"], capture_output=True,
+        text=True, timeout=300)
     assert result.returncode == 1 and "bad.txt: line 2: not valid UTF-8" in result.stderr
     assert existing.read_bytes() == b"user data"
 
@@ -176,3 +180,160 @@ def test_token_cache_gives_same_vectors_and_stays_bounded():
         np.testing.assert_allclose(a, b, atol=1e-5)
     assert len(cached._token_vectors) == 5
     assert not uncached._token_vectors
+
+
+def test_empty_lines_are_empty_sentences_that_keep_their_index(tmp_path, embedder):
+    """One rule for empty sentences: the API, the file command and the SavedModel give 0 tokens."""
+    inp = _write(tmp_path / "in.txt", ["a b", "", "c", "   "])
+    out = str(tmp_path / "out.hdf5")
+    embedder.embed_file(inp, out, output_format="top", progress=False)
+    with h5py.File(out, "r") as f:
+        assert [f[str(i)].shape for i in range(4)] == [(2, 32), (0, 32), (1, 32), (0, 32)]
+        np.testing.assert_allclose(f["2"][...], embedder.embed_sentence(["c"])[-1], atol=1e-6)
+        assert json.loads(f["sentence_to_index"][0])[""] == "3"
+    assert embedder.embed_sentence([]).shape == (3, 0, 32)
+    assert [v.shape for v in embedder.embed_texts(["", "x y"])] == [(3, 0, 32), (3, 2, 32)]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(batch_size=-5), r"batch_size: expected a positive integer, found -5"),
+    (dict(batch_size=0), r"batch_size: expected a positive integer, found 0"),
+    (dict(batch_size=2.5), r"batch_size: expected a positive integer, found 2\.5"),
+    (dict(output_format="first"), r"output_format: expected one of"),
+    (dict(tokenizer="spaces"), r"tokenizer must be one of \('whitespace', 'punctuation'\)"),
+])
+def test_bad_arguments_fail_before_any_work_and_keep_the_output(tmp_path, embedder, kwargs, message):
+    inp = _write(tmp_path / "in.txt", LINES)
+    out = tmp_path / "out.hdf5"
+    embedder.embed_file(inp, str(out), progress=False)
+    before = out.read_bytes()
+    with pytest.raises(ValueError, match=message):
+        embedder.embed_file(inp, str(out), progress=False, overwrite=True, **kwargs)
+    assert out.read_bytes() == before
+    assert not (tmp_path / "out.hdf5.partial").exists()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(batch_size=0), r"batch_size: expected a positive integer, found 0"),
+    (dict(batch_size=-1), r"batch_size: expected a positive integer, found -1"),
+    (dict(token_cache_size=-1), r"token_cache_size: expected an integer >= 0, found -1"),
+    (dict(pack_sentences="yes"), r"pack_sentences: expected True, False or 'auto'"),
+])
+def test_embedder_checks_its_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ElmoEmbedder(FIXTURE_OPTIONS, FIXTURE_WEIGHTS, **kwargs)
+
+
+def test_embed_sentences_checks_batch_size(embedder):
+    with pytest.raises(ValueError, match="batch_size: expected a positive integer, found 0"):
+        list(embedder.embed_sentences([["a"]], batch_size=0))
+    stateful = ElmoEmbedder(FIXTURE_OPTIONS, FIXTURE_WEIGHTS, batch_size=2, stateful=True)
+    with pytest.raises(ValueError, match=r"batch_size: a stateful embedder keeps state for at most 2 rows"):
+        list(stateful.embed_sentences([["a"]], batch_size=3))
+
+
+def test_existing_output_is_replaced_only_with_overwrite(tmp_path, embedder):
+    inp = _write(tmp_path / "in.txt", LINES[:2])
+    out = tmp_path / "out.hdf5"
+    out.write_bytes(b"user data")
+    with pytest.raises(FileExistsError, match=r"out\.hdf5: exists already; pass --overwrite"):
+        embedder.embed_file(inp, str(out), progress=False)
+    assert out.read_bytes() == b"user data"
+    embedder.embed_file(inp, str(out), progress=False, overwrite=True)
+    with h5py.File(out, "r") as f:
+        assert f["1"].shape == (3, 1, 32)
+
+
+def test_punctuation_tokenizer_splits_raw_text(tmp_path):
+    embedder = ElmoEmbedder(FIXTURE_OPTIONS, FIXTURE_WEIGHTS, tokenizer="punctuation")
+    inp = _write(tmp_path / "in.txt", ["Hello, money."])
+    embedder.embed_file(inp, str(tmp_path / "p.hdf5"), output_format="top", progress=False)
+    embedder.embed_file(inp, str(tmp_path / "w.hdf5"), output_format="top", progress=False, tokenizer="whitespace")
+    with h5py.File(tmp_path / "p.hdf5", "r") as p, h5py.File(tmp_path / "w.hdf5", "r") as w:
+        assert p["0"].shape == (4, 32) and w["0"].shape == (2, 32)
+        np.testing.assert_allclose(p["0"][...], embedder.embed_sentence(["Hello", ",", "money", "."])[-1],
+                                   atol=1e-6)
+
+
+def _stale_chunk(output_file, input_file, weight_file, embedder):
+    """A finished chunk of constant vectors, as an interrupted run with `weight_file` would leave it."""
+    from elmo_keras.io.embedding_file import ChunkStore, file_digest
+
+    fingerprint = {"input_sha256": file_digest(input_file), "n_sentences": 6,
+                   "weights_sha256": file_digest(weight_file), "options": embedder.options,
+                   "output_format": "top", "tokenizer": "whitespace", "stateful": False, "batch_size": 1}
+    ChunkStore(output_file, fingerprint).write(0, [np.full((2, 12), 7.0, np.float32)] * 6)
+
+
+def test_resume_reuses_chunks_only_for_the_same_weight_content(tmp_path, capfd):
+    """Weights replaced in place (same path) must not reuse chunks computed with the old ones."""
+    import shutil
+
+    from conftest import tiny_options, write_random_model
+
+    inp = _write(tmp_path / "in.txt", [f"line {i}" for i in range(6)])  # one chunk (batch_size 1: 32 lines)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    options_file, weight_file = write_random_model(tmp_path / "a", tiny_options(), seed=1)
+    _, other_weights = write_random_model(tmp_path / "b", tiny_options(), seed=2)
+    old = ElmoEmbedder(options_file, weight_file, batch_size=1)
+    _stale_chunk(str(tmp_path / "out.hdf5"), inp, weight_file, old)
+    shutil.copy(other_weights, weight_file)  # replaced in place: same path, other content
+    new = ElmoEmbedder(options_file, weight_file, batch_size=1)
+    new.embed_file(inp, str(tmp_path / "out.hdf5"), output_format="top")
+    assert "resuming" not in capfd.readouterr().err
+    with h5py.File(tmp_path / "out.hdf5", "r") as f:
+        np.testing.assert_allclose(f["0"][...], new.embed_sentence(["line", "0"])[-1], atol=1e-6)
+    # Chunks of the same content are reused, and the run says how much was done.
+    _stale_chunk(str(tmp_path / "again.hdf5"), inp, weight_file, new)
+    new.embed_file(inp, str(tmp_path / "again.hdf5"), output_format="top")
+    assert "resuming " in (err := capfd.readouterr().err) and "6 of 6 sentences were already embedded" in err
+    with h5py.File(tmp_path / "again.hdf5", "r") as f:
+        assert np.all(f["0"][...] == 7.0)
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "elmo_keras.cli", *args], capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_cli_checks_arguments_and_paths_before_any_work(tmp_path):
+    inp = _write(tmp_path / "in.txt", LINES[:3])
+    out = tmp_path / "out.hdf5"
+    model = ["--options-file", FIXTURE_OPTIONS, "--weight-file", FIXTURE_WEIGHTS]
+    assert _cli("embed", inp, str(out), "--all", *model, "--quiet").returncode == 0
+    complete = out.read_bytes()
+    cases = [
+        (["--batch-size", "-5", "--overwrite"], 2,
+         "elmo-keras embed: error: argument --batch-size: expected a positive integer, found '-5'"),
+        (["--batch-size", "0", "--overwrite"], 2,
+         "elmo-keras embed: error: argument --batch-size: expected a positive integer, found '0'"),
+        ([], 1, f"elmo-keras embed: error: {out}: exists already; pass --overwrite"),
+    ]
+    for extra, code, message in cases:
+        result = _cli("embed", inp, str(out), "--all", *model, *extra)
+        assert result.returncode == code and result.stderr.startswith(message), result.stderr
+        assert result.stderr.count("\n") == 1  # one line
+        assert out.read_bytes() == complete and not (tmp_path / "out.hdf5.partial").exists()
+    result = _cli("embed", inp, str(tmp_path), *model)
+    assert result.returncode == 1
+    assert result.stderr == f"elmo-keras embed: error: {tmp_path}: is a directory; expected the path of the " \
+                            f"output file\n"
+    assert not list(tmp_path.glob("*.partial"))
+    result = _cli("embed", str(tmp_path), str(tmp_path / "new.hdf5"), *model)
+    assert result.returncode == 1
+    assert result.stderr == f"elmo-keras embed: error: {tmp_path}: is a directory; expected a file (input file)\n"
+
+
+def test_cli_is_quiet_by_default_and_verbose_on_request(tmp_path):
+    inp = _write(tmp_path / "in.txt", LINES[:3])
+    model = ["--options-file", FIXTURE_OPTIONS, "--weight-file", FIXTURE_WEIGHTS]
+    env_free = dict(__import__("os").environ)
+    env_free.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    run = lambda *args: subprocess.run([sys.executable, "-m", "elmo_keras.cli", *args], capture_output=True,
+                                       text=True, timeout=300, env=env_free)
+    quiet = run("embed", inp, str(tmp_path / "a.hdf5"), *model, "--quiet")
+    assert quiet.returncode == 0 and quiet.stderr == f"wrote {tmp_path / 'a.hdf5'}\n"
+    verbose = run("embed", inp, str(tmp_path / "b.hdf5"), *model, "--quiet", "--verbose")
+    assert verbose.returncode == 0 and verbose.stderr.endswith(f"wrote {tmp_path / 'b.hdf5'}\n")
+    assert len(verbose.stderr.splitlines()) > 1  # TensorFlow's own start-up lines

@@ -18,13 +18,14 @@ Example:
 []
 """
 
-import unicodedata
-
 import tensorflow as tf
 
 from elmo_keras.preprocessing.char_ids_tf import WHITESPACE_CLASS
+from elmo_keras.preprocessing.split import SENTENCE_SPLITTERS
+from elmo_keras.preprocessing.split import tokenize_punctuation  # noqa: F401  (re-exported)
 
-TOKENIZER_KINDS = ("whitespace", "punctuation")
+# The in-graph counterparts of the pure-Python splitters.
+TOKENIZER_KINDS = SENTENCE_SPLITTERS
 
 # Unicode punctuation (P*) and symbols (S*): for ASCII exactly the 32
 # characters of `string.punctuation`. Each is a token of its own.
@@ -99,35 +100,6 @@ def text_tokenizer(kind="whitespace"):
             )
 
     return tokenize
-
-
-def _is_punctuation(char):
-    # Same classes as PUNCTUATION_CLASS; outside ASCII the answer depends on
-    # the Unicode versions of Python and of RE2, which may differ.
-    return unicodedata.category(char)[0] in "PS"
-
-
-def tokenize_punctuation(text):
-    """Split like `text_tokenizer("punctuation")`, in pure Python.
-
-    Whitespace as `str.split()`; every punctuation or symbol character is a
-    token of its own. Identical to the tensorflow-text tokenizer for ASCII.
-
-    >>> tokenize_punctuation("  3.14 (approx) ")
-    ['3', '.', '14', '(', 'approx', ')']
-    """
-    tokens = []
-    for word in text.split():
-        start = 0
-        for index, char in enumerate(word):
-            if _is_punctuation(char):
-                if index > start:
-                    tokens.append(word[start:index])
-                tokens.append(char)
-                start = index + 1
-        if start < len(word):
-            tokens.append(word[start:])
-    return tokens
 
 
 def graph_op_types(concrete_function):

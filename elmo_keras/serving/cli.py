@@ -14,8 +14,8 @@ neither, the bundled default model.
 
 import sys
 
-from elmo_keras.cli import _add_model_arguments
-from elmo_keras.cli import model_files
+from elmo_keras.arguments import non_negative_int
+from elmo_keras.cli_arguments import add_model_arguments, add_overwrite_argument, model_files
 
 # Kept here rather than imported, so that building the parser does not import
 # TensorFlow; elmo_keras.serving.export.TOKENIZERS is the same tuple.
@@ -50,11 +50,12 @@ def add_parsers(subparsers):
                     "(default/serving_default on raw text, tokens, char_ids), TF Serving warm-up "
                     "requests and the list of non-core ops it needs.")
     p.add_argument("out_dir", help="TF Serving's model base path (e.g. savedmodels/elmo)")
-    _add_model_arguments(p)
-    p.add_argument("--version", type=int, default=1, help="version directory under OUT_DIR (default 1)")
+    add_model_arguments(p)
+    p.add_argument("--version", type=non_negative_int, default=1,
+                   help="version directory under OUT_DIR (default 1)")
     p.add_argument("--tokenizer", choices=TOKENIZERS, default="core",
                    help="how the text signatures split sentences: core (whitespace, core TF ops only; "
                         "default), or whitespace/punctuation (tensorflow-text ops)")
     p.add_argument("--no-warmup", action="store_true", help="do not write TF Serving warm-up requests")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing OUT_DIR/VERSION")
+    add_overwrite_argument(p, "OUT_DIR/VERSION")
     p.set_defaults(func=_export)

@@ -12,10 +12,14 @@ Example, from raw text to ELMo vectors:
 
 import sys
 
+from elmo_keras.arguments import check_output_file, positive_int
+from elmo_keras.cli_arguments import add_overwrite_argument
+
 
 def _vocab(args):
     from elmo_keras.training.vocab import Vocabulary, build_vocabulary
 
+    check_output_file(args.output_file, overwrite=args.overwrite)
     n_tokens = build_vocabulary(args.corpus_glob, args.output_file, min_count=args.min_count,
                                 max_size=args.max_size, progress=not args.quiet)
     size = Vocabulary(args.output_file).size
@@ -26,7 +30,8 @@ def _vocab(args):
 def _tokenize(args):
     from elmo_keras.training.tokenize_corpus import tokenize_files
 
-    written = tokenize_files(args.input_glob, args.output_dir, kind=args.kind, progress=not args.quiet)
+    written = tokenize_files(args.input_glob, args.output_dir, kind=args.kind, progress=not args.quiet,
+                             overwrite=args.overwrite)
     print(f"wrote {len(written)} file(s) to {args.output_dir}", file=sys.stderr)
     return {"files": written}
 
@@ -55,6 +60,8 @@ def _perplexity(args):
 def _dump_weights(args):
     from elmo_keras.training.train import dump_weights
 
+    check_output_file(args.options_file, overwrite=args.overwrite)
+    check_output_file(args.weight_file, overwrite=args.overwrite)
     dump_weights(args.save_dir, args.options_file, args.weight_file)
     print(f"wrote {args.options_file} and {args.weight_file}", file=sys.stderr)
 
@@ -64,8 +71,10 @@ def add_parsers(sub):
     p = sub.add_parser("vocab", help="build a vocabulary file from a corpus")
     p.add_argument("corpus_glob", help="glob of text files, one whitespace-tokenised sentence a line")
     p.add_argument("output_file")
-    p.add_argument("--min-count", type=int, default=1, help="drop tokens seen fewer times")
-    p.add_argument("--max-size", type=int, default=None, help="at most this many entries (specials included)")
+    p.add_argument("--min-count", type=positive_int, default=1, help="drop tokens seen fewer times")
+    p.add_argument("--max-size", type=positive_int, default=None,
+                   help="at most this many entries (specials included)")
+    add_overwrite_argument(p, "OUTPUT_FILE")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_vocab)
 
@@ -74,6 +83,9 @@ def add_parsers(sub):
     p.add_argument("output_dir", help="receives one tokenised file per input file, same name")
     p.add_argument("--kind", choices=("punctuation", "whitespace"), default="punctuation",
                    help="punctuation: split punctuation from words (default); whitespace: split on spaces")
+    p.add_argument("--overwrite", action="store_true",
+                   help="tokenise every file again (default: files already in OUTPUT_DIR are kept: a re-run "
+                        "resumes)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_tokenize)
 
@@ -82,11 +94,11 @@ def add_parsers(sub):
     p.add_argument("--vocab-file", required=True)
     p.add_argument("--train-prefix", required=True, help="glob of training shards")
     p.add_argument("--save-dir", required=True, help="checkpoints, options and TensorBoard logs")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--max-steps", type=int)
-    p.add_argument("--batch-size", type=int, help="rows per step over all replicas")
+    p.add_argument("--epochs", type=positive_int, help="passes over the training data (default: n_epochs)")
+    p.add_argument("--max-steps", type=positive_int, help="stop after this many steps in all")
+    p.add_argument("--batch-size", type=positive_int, help="rows per step over all replicas")
     p.add_argument("--restart-from", help="released weights .hdf5 or a checkpoint to continue from")
-    p.add_argument("--checkpoint-every", type=int, default=1000, help="steps between checkpoints")
+    p.add_argument("--checkpoint-every", type=positive_int, default=1000, help="steps between checkpoints")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_train)
 
@@ -94,7 +106,7 @@ def add_parsers(sub):
     p.add_argument("--save-dir", required=True)
     p.add_argument("--vocab-file", required=True)
     p.add_argument("--test-prefix", required=True, help="glob of held-out files")
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--batch-size", type=positive_int, default=128)
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_perplexity)
@@ -103,4 +115,5 @@ def add_parsers(sub):
     p.add_argument("--save-dir", required=True)
     p.add_argument("--options-file", required=True, help="options.json to write")
     p.add_argument("--weight-file", required=True, help="weights .hdf5 to write")
+    add_overwrite_argument(p, "the options and weight files")
     p.set_defaults(func=_dump_weights)

@@ -39,8 +39,12 @@ def tokenize_lines(lines, kind="punctuation"):
     return out
 
 
-def tokenize_files(input_glob, output_dir, kind="punctuation", progress=True):
-    """Tokenise every file of `input_glob` into `output_dir`; return the paths written."""
+def tokenize_files(input_glob, output_dir, kind="punctuation", progress=True, overwrite=False):
+    """Tokenise every file of `input_glob` into `output_dir`; return the paths written.
+
+    A file already in `output_dir` was written whole (atomically) by an
+    earlier run and is kept, so that a re-run resumes; `overwrite` redoes it.
+    """
     from tqdm import tqdm
 
     paths = sorted(glob.glob(input_glob))
@@ -52,7 +56,7 @@ def tokenize_files(input_glob, output_dir, kind="punctuation", progress=True):
     written = []
     for path in tqdm(paths, unit="file", desc="tokenising", disable=not progress):
         target = os.path.join(output_dir, os.path.basename(path))
-        if not os.path.exists(target):
+        if overwrite or not os.path.exists(target):
             lines = [line for line in read_utf8_lines(path) if line.strip()]
             sentences = [" ".join(tokens) for tokens in tokenize_lines(lines, kind) if tokens]
             atomic_write_text(target, "".join(s + "\n" for s in sentences))

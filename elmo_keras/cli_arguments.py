@@ -1,0 +1,44 @@
+"""Arguments that several `elmo-keras` commands share, and what they resolve to.
+
+Kept apart from `elmo_keras.cli`, which assembles the commands, so that the
+command modules (`elmo_keras.serving.cli`, `elmo_keras.training.cli`) import
+this and the main parser imports them, with no cycle.
+"""
+
+import argparse
+
+
+def add_common_arguments(parser, top_level=False):
+    """`--verbose` and `--debug`, accepted before or after the command's name."""
+    default = False if top_level else argparse.SUPPRESS
+    parser.add_argument("--verbose", action="store_true", default=default,
+                        help="show TensorFlow's and XLA's messages and Python warnings")
+    parser.add_argument("--debug", action="store_true", default=default, help="show tracebacks")
+
+
+def add_overwrite_argument(parser, what="the output"):
+    """`--overwrite`: the one way to replace an existing output."""
+    parser.add_argument("--overwrite", action="store_true", help=f"replace {what} if it exists")
+
+
+def add_model_arguments(parser):
+    """`--options-file`, `--weight-file` and `--model`: which biLM a command uses."""
+    parser.add_argument("--options-file", help="the original options.json (default: the bundled model)")
+    parser.add_argument("--weight-file", help="the original weights .hdf5 (default: the bundled model)")
+    parser.add_argument("--model", help="a released model, fetched once and cached: "
+                                        "small, medium, original or original_5.5b")
+
+
+def model_files(args):
+    """(options_file, weight_file) from --model, the two file flags, or the bundled model."""
+    from elmo_keras.pretrained import default_model_files, fetch_pretrained
+
+    if args.model:
+        if args.options_file or args.weight_file:
+            raise ValueError("pass either --model or --options-file/--weight-file, not both")
+        return fetch_pretrained(args.model)
+    if bool(args.options_file) != bool(args.weight_file):
+        raise ValueError("pass both --options-file and --weight-file (or neither, for the bundled model)")
+    if args.options_file:
+        return args.options_file, args.weight_file
+    return default_model_files()

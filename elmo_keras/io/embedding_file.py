@@ -1,0 +1,150 @@
+"""The files of `ElmoEmbedder.embed_file`: sentences in, finished chunks, AllenNLP's hdf5 out.
+
+Knows files, not models: the embedder computes, this module reads and writes.
+
+Example:
+
+>>> import os, tempfile
+>>> folder = tempfile.mkdtemp()
+>>> path = os.path.join(folder, "in.txt")
+>>> _ = open(path, "w").write("the cat\\n\\nsat .\\n")
+>>> read_sentences(path)
+['the cat', '', 'sat .']
+"""
+
+import hashlib
+import json
+import os
+import shutil
+
+import h5py
+import numpy as np
+
+from elmo_keras.arguments import check_input_file
+from elmo_keras.io.atomic import atomic_path
+
+_CHUNK_PREFIX = "chunk_"
+
+
+class InputFileError(ValueError):
+    """An input text file cannot be embedded (the message names file and line)."""
+
+
+def read_sentences(input_file):
+    """Read one sentence per line; return the stripped lines.
+
+    An empty (or all-whitespace) line is an empty sentence: it keeps its
+    index and gets an array with 0 tokens, as `embed_sentence([])` does.
+    Raises `InputFileError` for a missing, unreadable or empty file and for
+    invalid UTF-8, naming the file and the (1-based) line.
+    """
+    try:
+        check_input_file(input_file)
+    except OSError as error:
+        raise InputFileError(str(error)) from None
+    sentences = []
+    with open(input_file, "rb") as f:
+        for number, raw in enumerate(f, start=1):
+            try:
+                sentences.append(raw.decode("utf-8").strip())
+            except UnicodeDecodeError as e:
+                raise InputFileError(f"{input_file}: line {number}: not valid UTF-8 ({e.reason} at byte "
+                                     f"{e.start})") from e
+    if not sentences:
+        raise InputFileError(f"{input_file}: the input file is empty; expected one sentence per line")
+    return sentences
+
+
+def sentence_keys(input_file, sentences, use_sentence_keys):
+    """Dataset names: the line index, or the sentence itself (then non-empty and unique)."""
+    if not use_sentence_keys:
+        return [str(i) for i in range(len(sentences))]
+    seen = set()
+    for number, sentence in enumerate(sentences, start=1):
+        if not sentence:
+            raise InputFileError(f"{input_file}: line {number} is empty; --use-sentence-keys names datasets "
+                                 f"by sentence and needs non-empty lines")
+        if sentence in seen:
+            raise InputFileError(f"{input_file}: the sentence {sentence!r} occurs more than once; "
+                                 f"--use-sentence-keys needs unique lines")
+        seen.add(sentence)
+    return list(sentences)
+
+
+def file_digest(path):
+    """SHA-256 of a file's content (hex)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class ChunkStore:
+    """Finished chunks of an `embed_file` run, one `.npz` each, in `<output>.partial/`.
+
+    `fingerprint` (a JSON-able dict: input and weight digests, settings)
+    is stored beside them; a run with another fingerprint discards them.
+    """
+
+    def __init__(self, output_file, fingerprint):
+        self.directory = output_file + ".partial"
+        manifest = os.path.join(self.directory, "manifest.json")
+        if os.path.isdir(self.directory):
+            try:
+                with open(manifest, encoding="utf-8") as f:
+                    same = json.load(f) == fingerprint
+            except (OSError, ValueError):
+                same = False
+            if not same:
+                shutil.rmtree(self.directory)
+        if not os.path.isdir(self.directory):
+            os.makedirs(self.directory)
+            with atomic_path(manifest) as tmp, open(tmp, "w", encoding="utf-8") as f:
+                json.dump(fingerprint, f)
+
+    def _path(self, start):
+        return os.path.join(self.directory, f"{_CHUNK_PREFIX}{start:012d}.npz")
+
+    def has(self, start):
+        return os.path.exists(self._path(start))
+
+    def starts(self):
+        """First sentence index of every finished chunk, in order."""
+        return sorted(int(name[len(_CHUNK_PREFIX):-4]) for name in os.listdir(self.directory)
+                      if name.startswith(_CHUNK_PREFIX) and name.endswith(".npz"))
+
+    def write(self, start, vectors):
+        with atomic_path(self._path(start)) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, *vectors)
+
+    def read(self, start):
+        with np.load(self._path(start)) as data:
+            return [data[f"arr_{i}"] for i in range(len(data.files))]
+
+    def remove(self):
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def write_allennlp_hdf5(output_file, chunks, keys, sentences, forget_sentences=False):
+    """Assemble the finished chunks into the hdf5 AllenNLP's `elmo` command writes.
+
+    One dataset per sentence, named by `keys`, plus `sentence_to_index`
+    (JSON of sentence to index) unless `forget_sentences`. The file appears
+    atomically, and only when it holds a vector for every sentence.
+    """
+    with atomic_path(output_file) as tmp:
+        written = 0
+        with h5py.File(tmp, "w") as out:
+            for start in chunks.starts():
+                for offset, vector in enumerate(chunks.read(start)):
+                    out.create_dataset(keys[start + offset], data=vector)
+                    written += 1
+            if not forget_sentences:
+                index = {s: str(i) for i, s in enumerate(sentences)}
+                out.create_dataset("sentence_to_index", (1,), dtype=h5py.string_dtype(),
+                                   data=[json.dumps(index)])
+        if written != len(keys):
+            raise RuntimeError(f"{output_file}: {written} of {len(keys)} sentences embedded; the output "
+                               f"was not written (run the same command again to finish)")
