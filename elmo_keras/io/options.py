@@ -15,6 +15,7 @@ Example:
 
 import copy
 import json
+import math
 import os
 
 from elmo_keras.io.atomic import atomic_write_text
@@ -37,60 +38,154 @@ _CHAR_CNN_DEFAULTS = {
 }
 
 
+# Upper bounds: generous for every released model (the largest, original and
+# original_5.5b: lstm.dim 4096, projection_dim 512, 2 layers, filters summing
+# to 2048, 2 highway layers, 50 characters a token, 93.6 million parameters),
+# low enough that a mistyped size is refused before any tensor is allocated.
+MAX_PARAMETERS = 10**10
+MAX_SIZE = 2**20  # any one width, count or dimension
+MAX_LAYERS = 64  # lstm.n_layers and char_cnn.n_highway
+MAX_FILTERS = 256  # entries of char_cnn.filters
+MAX_CHARACTERS_PER_TOKEN = 4096
+
+
+def _kind(value):
+    return "null" if value is None else type(value).__name__
+
+
+def _show(value):
+    """`repr` of a found value, cut short: a message stays one readable line."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _found(value):
+    return f"found {_kind(value)} {_show(value)}"
+
+
+def _section(parent, key, source, prefix=""):
+    """The object `parent[key]`; `prefix` is the dotted field name of `parent` ("" at the top)."""
+    if key not in parent:
+        where = f"{source}: {prefix[:-1]}" if prefix else source
+        raise OptionsError(f"{where}: missing field '{key}' (expected an object)")
+    value = parent[key]
+    if not isinstance(value, dict):
+        raise OptionsError(f"{source}: {prefix}{key}: expected an object, {_found(value)}")
+    return value
+
+
 def _require(section, key, where, kind):
     if key not in section:
         raise OptionsError(f"{where}: missing field '{key}' (expected {kind})")
     return section[key]
 
 
-def _positive_int(value, where):
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise OptionsError(f"{where}: expected a positive integer, found {value!r}")
+def _int_in_range(value, where, low=1, high=MAX_SIZE):
+    if isinstance(value, bool) or not isinstance(value, int):
+        expected = "a positive integer" if low == 1 else f"an integer >= {low}"
+        raise OptionsError(f"{where}: expected {expected}, {_found(value)}")
+    if value < low:
+        expected = "a positive integer" if low == 1 else f"an integer >= {low}"
+        raise OptionsError(f"{where}: expected {expected}, found {value!r}")
+    if value > high:
+        raise OptionsError(f"{where}: {value} is above the limit of {high:,} (the largest released "
+                           f"model needs far less; is it a typo?)")
     return value
+
+
+def _positive_int(value, where):
+    return _int_in_range(value, where)
+
+
+def parameter_count(options):
+    """Parameters of the biLM that valid `options` describe, by part.
+
+    Returns `{field: count}` with the field that sizes each part:
+    `char_cnn.embedding.dim` (the character embedding), `char_cnn.filters`
+    (the convolutions and the projection to `lstm.projection_dim`),
+    `char_cnn.n_highway` (the highway layers) and `lstm.dim` (both LSTM
+    stacks). The original model gives about 93.6 million in all.
+    """
+    cnn, lstm = options["char_cnn"], options["lstm"]
+    emb, proj, dim = cnn["embedding"]["dim"], lstm["projection_dim"], lstm["dim"]
+    n_filters = sum(num for _, num in cnn["filters"])
+    convolutions = sum(width * emb * num + num for width, num in cnn["filters"])
+    projection = n_filters * proj + proj if n_filters != proj else 0
+    cell = 2 * proj * 4 * dim + 4 * dim + dim * proj
+    return {
+        "char_cnn.embedding.dim": 261 * emb,
+        "char_cnn.filters": convolutions + projection,
+        "char_cnn.n_highway": cnn["n_highway"] * 2 * (n_filters * n_filters + n_filters),
+        "lstm.dim": 2 * lstm["n_layers"] * cell,
+    }
 
 
 def validate_options(options, source="options"):
     """Check an options dict against the original schema; fill defaults.
 
-    Returns a deep copy with every optional field present. Raises
-    `OptionsError` naming `source`, the field and what was expected.
+    Returns a deep copy with every optional field present. Raises one
+    `OptionsError` naming `source`, the field and what was expected, for
+    any wrong type, missing key or out-of-range value, nested or not.
+    Sizes are bounded: each width, count or dimension by 2**20, `n_layers`
+    and `n_highway` by 64, `filters` by 256 entries,
+    `max_characters_per_token` by 4096, and the biLM's parameter count
+    (`parameter_count`) by 10**10, so that a mistyped size is refused
+    before any tensor is allocated.
     """
     if not isinstance(options, dict):
-        raise OptionsError(f"{source}: expected a JSON object, found {type(options).__name__}")
+        raise OptionsError(f"{source}: expected a JSON object, found {_kind(options)}")
     opts = copy.deepcopy(options)
-    lstm = _require(opts, "lstm", source, "an object")
-    cnn = _require(opts, "char_cnn", source, "an object")
-    for key in ("dim", "projection_dim", "n_layers"):
+    lstm = _section(opts, "lstm", source)
+    cnn = _section(opts, "char_cnn", source)
+    for key in ("dim", "projection_dim"):
         _positive_int(_require(lstm, key, f"{source}: lstm", "a positive integer"), f"{source}: lstm.{key}")
+    _int_in_range(_require(lstm, "n_layers", f"{source}: lstm", "a positive integer"),
+                  f"{source}: lstm.n_layers", high=MAX_LAYERS)
     for key, value in _LSTM_DEFAULTS.items():
         lstm.setdefault(key, value)
     for key in ("cell_clip", "proj_clip"):
         v = lstm[key]
-        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0):
-            raise OptionsError(f"{source}: lstm.{key}: expected a positive number or null, found {v!r}")
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0
+                              or not math.isfinite(v)):
+            raise OptionsError(f"{source}: lstm.{key}: expected a positive number or null, {_found(v)}")
+    if not isinstance(lstm["use_skip_connections"], bool):
+        raise OptionsError(f"{source}: lstm.use_skip_connections: expected true or false, "
+                           f"{_found(lstm['use_skip_connections'])}")
     for key, value in _CHAR_CNN_DEFAULTS.items():
         cnn.setdefault(key, value)
-    emb = _require(cnn, "embedding", f"{source}: char_cnn", "an object with 'dim'")
+    max_chars = _int_in_range(cnn["max_characters_per_token"], f"{source}: char_cnn.max_characters_per_token",
+                              low=3, high=MAX_CHARACTERS_PER_TOKEN)
+    emb = _section(cnn, "embedding", source, "char_cnn.")
     _positive_int(_require(emb, "dim", f"{source}: char_cnn.embedding", "a positive integer"),
                   f"{source}: char_cnn.embedding.dim")
     filters = _require(cnn, "filters", f"{source}: char_cnn", "a list of [width, num_filters]")
     if not isinstance(filters, list) or not filters:
-        raise OptionsError(f"{source}: char_cnn.filters: expected a non-empty list of [width, num_filters]")
+        raise OptionsError(f"{source}: char_cnn.filters: expected a non-empty list of [width, num_filters], "
+                           f"{_found(filters)}")
+    if len(filters) > MAX_FILTERS:
+        raise OptionsError(f"{source}: char_cnn.filters: {len(filters)} entries, above the limit of {MAX_FILTERS}")
     for i, f in enumerate(filters):
         if not (isinstance(f, (list, tuple)) and len(f) == 2):
-            raise OptionsError(f"{source}: char_cnn.filters[{i}]: expected [width, num_filters], found {f!r}")
+            raise OptionsError(f"{source}: char_cnn.filters[{i}]: expected [width, num_filters], "
+                               f"{_found(f)}")
         _positive_int(f[0], f"{source}: char_cnn.filters[{i}][0] (width)")
         _positive_int(f[1], f"{source}: char_cnn.filters[{i}][1] (num_filters)")
-        if f[0] > cnn["max_characters_per_token"]:
+        if f[0] > max_chars:
             raise OptionsError(f"{source}: char_cnn.filters[{i}]: width {f[0]} exceeds "
-                               f"max_characters_per_token {cnn['max_characters_per_token']}")
-    if cnn["activation"] not in ("relu", "tanh"):
-        raise OptionsError(f"{source}: char_cnn.activation: expected 'relu' or 'tanh', found {cnn['activation']!r}")
-    if cnn["n_characters"] not in (261, 262):
-        raise OptionsError(f"{source}: char_cnn.n_characters: expected 261 or 262, found {cnn['n_characters']!r}")
-    if isinstance(cnn["n_highway"], bool) or not isinstance(cnn["n_highway"], int) or cnn["n_highway"] < 0:
-        raise OptionsError(f"{source}: char_cnn.n_highway: expected an integer >= 0, found {cnn['n_highway']!r}")
-    _positive_int(cnn["max_characters_per_token"], f"{source}: char_cnn.max_characters_per_token")
+                               f"max_characters_per_token {max_chars}")
+    if not isinstance(cnn["activation"], str) or cnn["activation"] not in ("relu", "tanh"):
+        raise OptionsError(f"{source}: char_cnn.activation: expected 'relu' or 'tanh', {_found(cnn['activation'])}")
+    n_characters = cnn["n_characters"]
+    if isinstance(n_characters, bool) or not isinstance(n_characters, int) or n_characters not in (261, 262):
+        raise OptionsError(f"{source}: char_cnn.n_characters: expected 261 or 262, found {_show(n_characters)}")
+    _int_in_range(cnn["n_highway"], f"{source}: char_cnn.n_highway", low=0, high=MAX_LAYERS)
+    counts = parameter_count(opts)
+    total = sum(counts.values())
+    if total > MAX_PARAMETERS:
+        field = max(counts, key=counts.get)
+        raise OptionsError(f"{source}: {field}: these options make a biLM of {total:,} parameters "
+                           f"({counts[field]:,} from {field}), above the limit of {MAX_PARAMETERS:,} "
+                           f"(the largest released model has about 93.6 million)")
     return opts
 
 
@@ -101,8 +196,10 @@ def load_options(options_file):
     try:
         with open(options_file, encoding="utf-8") as f:
             options = json.load(f)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise OptionsError(f"{options_file}: cannot read options JSON: {e}") from e
+    except (OSError, ValueError, RecursionError) as e:
+        # ValueError: bad JSON, bad UTF-8, or an integer of more digits than Python converts;
+        # RecursionError: JSON nested too deep to parse.
+        raise OptionsError(f"{options_file}: cannot read options JSON: {type(e).__name__}: {e}") from e
     return validate_options(options, source=options_file)
 
 
