@@ -45,6 +45,56 @@ def test_vocab_train_perplexity_dump_then_embed(tmp_path, capsys):
     assert json.load(open(tmp_path / "o.json"))["char_cnn"]["n_characters"] == 262
     vectors = ElmoEmbedder(str(tmp_path / "o.json"), str(tmp_path / "w.hdf5")).embed_sentence(["the", "models"])
     assert vectors.shape == (3, 2, 16) and np.isfinite(vectors).all()
+    # Writers share one rule: an existing output is replaced only with --overwrite.
+    written = (tmp_path / "w.hdf5").read_bytes()
+    capsys.readouterr()
+    assert main(["dump-weights", "--save-dir", str(tmp_path / "run"), "--options-file", str(tmp_path / "o.json"),
+                 "--weight-file", str(tmp_path / "w.hdf5")]) == 1
+    assert "o.json: exists already; pass --overwrite" in capsys.readouterr().err
+    assert main(["dump-weights", "--save-dir", str(tmp_path / "run"), "--options-file", str(tmp_path / "o.json"),
+                 "--weight-file", str(tmp_path / "w.hdf5"), "--overwrite"]) == 0
+    assert (tmp_path / "w.hdf5").read_bytes() == written  # the same weights, bit for bit
+    assert main(["vocab", TRAIN, vocab, "--quiet"]) == 1
+    assert "vocab.txt: exists already; pass --overwrite" in capsys.readouterr().err
+    assert main(["vocab", TRAIN, vocab, "--quiet", "--overwrite", "--min-count", "2"]) == 0
+    assert len(open(vocab, encoding="utf-8").read().split()) < len(lines)
+
+
+def test_options_templates_are_valid_and_small_is_the_bundled_architecture(tmp_path, capsys):
+    from elmo_keras.pretrained import default_model_files
+    from elmo_keras.training.options import validate_training_options
+
+    for size in ("tiny", "small", "original"):
+        out = tmp_path / f"{size}.json"
+        assert main(["options-template", str(out), "--size", size]) == 0
+        validate_training_options(json.loads(out.read_text()), n_tokens_vocab=1000, source=str(out))
+    bundled = json.load(open(default_model_files()[0]))
+    small = json.loads((tmp_path / "small.json").read_text())
+    assert small["lstm"] == bundled["lstm"]
+    assert {k: v for k, v in small["char_cnn"].items() if k != "n_characters"} == \
+        {k: v for k, v in bundled["char_cnn"].items() if k != "n_characters"}
+    original = json.loads((tmp_path / "original.json").read_text())
+    assert (original["lstm"]["dim"], original["lstm"]["projection_dim"]) == (4096, 512)
+    assert sum(n for _, n in original["char_cnn"]["filters"]) == 2048
+    assert main(["options-template", str(tmp_path / "tiny.json")]) == 1
+    assert "tiny.json: exists already; pass --overwrite" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args", [
+    ["train", "--options-file", "o.json", "--vocab-file", "v.txt", "--train-prefix", "x", "--save-dir", "r",
+     "--max-steps", "0"],
+    ["train", "--options-file", "o.json", "--vocab-file", "v.txt", "--train-prefix", "x", "--save-dir", "r",
+     "--checkpoint-every", "-1"],
+    ["perplexity", "--save-dir", "r", "--vocab-file", "v.txt", "--test-prefix", "x", "--batch-size", "0"],
+    ["vocab", "x", "v.txt", "--min-count", "-3"],
+    ["export", "out", "--version", "-1"],
+])
+def test_numeric_arguments_are_checked_by_the_parser(args, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "error: argument --" in err and "expected" in err
 
 
 def test_tokenize_splits_punctuation(tmp_path):

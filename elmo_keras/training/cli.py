@@ -1,7 +1,8 @@
-"""`elmo-keras vocab | tokenize | train | perplexity | dump-weights`: pretraining commands.
+"""`elmo-keras vocab | tokenize | options-template | train | perplexity | dump-weights`: pretraining.
 
 Example, from raw text to ELMo vectors:
 
+    elmo-keras options-template options.json --size small
     elmo-keras tokenize 'raw/*.txt' corpus/
     elmo-keras vocab 'corpus/*.txt' vocab.txt --min-count 2
     elmo-keras train --options-file options.json --vocab-file vocab.txt \\
@@ -34,6 +35,15 @@ def _tokenize(args):
                              overwrite=args.overwrite)
     print(f"wrote {len(written)} file(s) to {args.output_dir}", file=sys.stderr)
     return {"files": written}
+
+
+def _options_template(args):
+    from elmo_keras.training.templates import write_training_template
+
+    check_output_file(args.output_file, overwrite=args.overwrite)
+    write_training_template(args.output_file, args.size)
+    print(f"wrote {args.output_file}: the {args.size} template; edit it, then pass it to "
+          f"elmo-keras train --options-file", file=sys.stderr)
 
 
 def _train(args):
@@ -88,6 +98,16 @@ def add_parsers(sub):
                         "resumes)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_tokenize)
+
+    p = sub.add_parser("options-template", help="write a training options file to start from",
+                       description="Write a complete training options file: tiny (a try-out that trains "
+                                   "in seconds), small (the bundled model's architecture) or original "
+                                   "(Peters et al., 2018).")
+    p.add_argument("output_file", help="the options.json to write")
+    p.add_argument("--size", choices=("tiny", "small", "original"), default="small",
+                   help="which template (default small)")
+    add_overwrite_argument(p, "OUTPUT_FILE")
+    p.set_defaults(func=_options_template)
 
     p = sub.add_parser("train", help="pretrain a biLM; re-run the same command to resume")
     p.add_argument("--options-file", required=True, help="options.json: architecture and training keys")
