@@ -6,7 +6,7 @@ from keras import ops
 from elmo_keras.io.hdf5 import load_weights
 from elmo_keras.io.options import load_options, validate_options
 from elmo_keras.layers.scalar_mix import ScalarMix
-from elmo_keras.models.bilm import build_bilm
+from elmo_keras.models.elmo_backbone import ElmoBackbone, preset_files
 
 
 def remove_sentence_boundaries(x, mask):
@@ -18,6 +18,12 @@ def remove_sentence_boundaries(x, mask):
     new_mask = mask[:, 2:]
     x = x[:, 1:-1] * ops.cast(new_mask, x.dtype)[..., None]
     return x, new_mask
+
+
+def masked_mean(x, mask):
+    """Mean of x (batch, time, dim) over the True positions of mask (batch, time); 0 if none."""
+    count = ops.sum(ops.cast(mask, x.dtype), axis=1)[:, None]
+    return ops.sum(x * ops.cast(mask, x.dtype)[..., None], axis=1) / ops.maximum(count, 1.0)
 
 
 @keras.saving.register_keras_serializable(package="elmo_keras")
@@ -74,7 +80,7 @@ class Elmo(keras.layers.Layer):
         self.do_layer_norm = do_layer_norm
         self.scalar_mix_parameters = scalar_mix_parameters
         self.l2_coef = l2_coef
-        self.bilm = build_bilm(self.options, name="bilm")
+        self.bilm = ElmoBackbone(self.options, name="bilm")
         if weight_file is not None:
             load_weights(self.bilm, weight_file)
         self.bilm.trainable = trainable_bilm
@@ -90,6 +96,19 @@ class Elmo(keras.layers.Layer):
     def from_files(cls, options_file, weight_file, **kwargs):
         """Build from the original `options.json` and weights `.hdf5`."""
         return cls(load_options(options_file), weight_file=weight_file, **kwargs)
+
+    @classmethod
+    def from_preset(cls, preset, **kwargs):
+        """Build on a pretrained biLM: `"default"` (the bundled model), a released name or a directory.
+
+        See `elmo_keras.ElmoBackbone.from_preset` for the presets; `kwargs`
+        go to the constructor.
+
+        >>> elmo = Elmo.from_preset("default", num_output_representations=2)
+        >>> len(elmo.scalar_mixes)
+        2
+        """
+        return cls.from_files(*preset_files(preset), **kwargs)
 
     def build(self, input_shape):
         width = 2 * self.options["lstm"]["projection_dim"]
