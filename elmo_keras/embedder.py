@@ -16,8 +16,8 @@ import numpy as np
 
 from elmo_keras.arguments import check_non_negative_int, check_output_file, check_positive_int
 from elmo_keras.io.embedding_file import InputFileError  # noqa: F401  (raised by embed_file)
-from elmo_keras.io.embedding_file import (ChunkStore, file_digest, read_sentences, sentence_keys,
-                                          write_allennlp_hdf5)
+from elmo_keras.io.digest import file_digest
+from elmo_keras.io.embedding_file import ChunkStore, read_sentences, sentence_keys, write_allennlp_hdf5
 from elmo_keras.io.files import load_bilm
 from elmo_keras.models.bilm import build_contextualizer, build_token_encoder
 from elmo_keras.preprocessing.char_ids import (BOS_TOKEN, EOS_TOKEN, CharIdCache, token_to_char_ids,

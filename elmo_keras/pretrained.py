@@ -15,7 +15,6 @@ Example (offline: a model already in the cache is reused without network):
 `ELMO_KERAS_MIRROR` replaces the download address prefix (a local mirror).
 """
 
-import hashlib
 import http.client
 import json
 import os
@@ -26,6 +25,7 @@ import urllib.request
 import h5py
 
 from elmo_keras.io.atomic import atomic_path, atomic_write_text
+from elmo_keras.io.digest import file_digest
 from elmo_keras.io.hdf5 import expected_weight_shapes
 from elmo_keras.io.options import OptionsError, load_options
 
@@ -77,14 +77,6 @@ def verify_model_files(options_file, weight_file):
         raise DownloadError(f"{weight_file}: not a complete hdf5 weights file: {e}") from e
 
 
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _download(url, path, progress):
     from tqdm import tqdm
 
@@ -127,8 +119,8 @@ def fetch_pretrained(name, cache_dir=None, mirror=None, progress=True):
         try:
             with open(manifest_file, encoding="utf-8") as f:
                 manifest = json.load(f)
-            if (_sha256(options_file) == manifest["options_sha256"]
-                    and _sha256(weight_file) == manifest["weights_sha256"]):
+            if (file_digest(options_file) == manifest["options_sha256"]
+                    and file_digest(weight_file) == manifest["weights_sha256"]):
                 return options_file, weight_file
         except (OSError, ValueError, KeyError):
             pass
@@ -143,7 +135,7 @@ def fetch_pretrained(name, cache_dir=None, mirror=None, progress=True):
         raise
     atomic_write_text(manifest_file, json.dumps({
         "name": name, "options_url": options_url, "weights_url": weights_url,
-        "options_sha256": _sha256(options_file), "weights_sha256": _sha256(weight_file)}, indent=2))
+        "options_sha256": file_digest(options_file), "weights_sha256": file_digest(weight_file)}, indent=2))
     return options_file, weight_file
 
 

@@ -257,7 +257,8 @@ def test_punctuation_tokenizer_splits_raw_text(tmp_path):
 
 def _stale_chunk(output_file, input_file, weight_file, embedder):
     """A finished chunk of constant vectors, as an interrupted run with `weight_file` would leave it."""
-    from elmo_keras.io.embedding_file import ChunkStore, file_digest
+    from elmo_keras.io.digest import file_digest
+    from elmo_keras.io.embedding_file import ChunkStore
 
     fingerprint = {"input_sha256": file_digest(input_file), "n_sentences": 6,
                    "weights_sha256": file_digest(weight_file), "options": embedder.options,

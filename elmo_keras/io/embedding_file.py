@@ -12,7 +12,6 @@ Example:
 ['the cat', '', 'sat .']
 """
 
-import hashlib
 import json
 import os
 import shutil
@@ -69,15 +68,6 @@ def sentence_keys(input_file, sentences, use_sentence_keys):
                                  f"--use-sentence-keys needs unique lines")
         seen.add(sentence)
     return list(sentences)
-
-
-def file_digest(path):
-    """SHA-256 of a file's content (hex)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class ChunkStore:
