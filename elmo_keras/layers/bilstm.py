@@ -20,6 +20,36 @@ def reverse_within_length(x, lengths):
     return ops.take_along_axis(x, ops.broadcast_to(index, ops.shape(x)), axis=1)
 
 
+def backward_order(mask):
+    """The backward direction's reading order for any mask.
+
+    The backward LSTM reads each row's real positions (mask True) from the
+    last to the first, then the padded ones. Returns `(order, index)`, both
+    int32 (batch, time): `order[b, k]` is the position read at step k and
+    `index[b, t]` the step at which position t is read (the inverse), so
+    `take_along_axis(x, order)` gives the reading order and
+    `take_along_axis(y, index)` puts outputs back. For a mask whose real
+    positions come first (right padding), both equal the reversal within
+    the row's length, as `reverse_within_length` does.
+    """
+    mask = ops.cast(mask, "int32")
+    seen = ops.cumsum(mask, axis=1)  # real positions up to and including t
+    lengths = seen[:, -1:]
+    steps = ops.arange(ops.shape(mask)[1], dtype="int32")[None, :]
+    # Real position t: read after the real positions that follow it; padded
+    # position t: after every real one and the padded ones before it.
+    index = ops.where(mask > 0, lengths - seen, lengths + steps - seen)
+    order = ops.cast(ops.argsort(index, axis=1), "int32")
+    return order, index
+
+
+def _gather_time(x, index):
+    """`x` (batch, time, ...) with position `index[b, t]` of row b at time t."""
+    for _ in range(len(x.shape) - 2):
+        index = ops.expand_dims(index, -1)
+    return ops.take_along_axis(x, ops.broadcast_to(index, ops.shape(x)), axis=1)
+
+
 def segment_starts(segment_ids):
     """True at real positions (id > 0) whose id differs from the previous position's.
 
@@ -39,9 +69,12 @@ class BiLSTM(keras.layers.Layer):
 
     Both directions run in one loop over time (batched matrix products over
     the direction axis); the input projection of every step is one matrix
-    product before the loop. The backward direction reads each row reversed
-    within its own length, so it starts at the row's last real token and
-    never reads padding. Padded steps leave the state unchanged and output 0.
+    product before the loop. The backward direction reads each row's real
+    positions from the last to the first, so it starts at the row's last
+    real token and never reads padding. Padded steps leave the state
+    unchanged and output 0. Any mask works (padding on the right, on the
+    left or in the middle): the outputs at real positions are those of the
+    same tokens given contiguously, and padded positions give 0.
 
     Args:
         units: int. LSTM cells per layer (options `lstm.dim`).
@@ -55,19 +88,27 @@ class BiLSTM(keras.layers.Layer):
         dropout: float. Dropout on each layer's input while training.
         stateful: bool. Carry the final state of each batch row into the same
             row of the next call, as bilm-tf does at prediction time.
-        max_batch_size: int. Rows of state kept when `stateful`.
+        max_batch_size: int. Rows of state kept when `stateful`. A call with
+            more rows raises `ValueError` naming both sizes where the batch
+            size is known when the call is traced (eager calls, JAX, XLA,
+            and TensorFlow graphs of a fixed batch size). In a TensorFlow
+            graph traced with an unknown batch size it fails when run, with
+            TensorFlow's `InvalidArgumentError` from the op
+            `.../stateful_batch_larger_than_max_batch_size_<N>/...`.
         **kwargs: standard layer arguments.
 
     Call arguments:
         inputs: float (batch, time, projection_dim): the token vectors.
-        mask: bool (batch, time), True for real tokens; each row's real tokens
-            come first. None means all real (or `segment_ids > 0`).
+        mask: bool (batch, time), True for real tokens, anywhere in the row.
+            None means all real (or `segment_ids > 0`).
         training: bool.
         segment_ids: None or int (batch, time): several sequences packed in
             one row, each a run of equal positive ids, 0 for padding. Each
             sequence starts from a zero state in both directions, exactly as
             if it had a row of its own; the backward direction reads the
             row's real positions reversed, hence each sequence reversed.
+            Runs are taken over the real positions only: padding between
+            two positions of the same id does not start a new sequence.
 
     Returns (batch, n_layers, time, 2 * projection_dim): for each layer the
     forward and backward outputs concatenated; 0 at padded positions.
@@ -202,7 +243,25 @@ class BiLSTM(keras.layers.Layer):
             x = y
         return outputs, (ops.stack(final_h), ops.stack(final_c))
 
+    def _check_batch(self, inputs):
+        batch = inputs.shape[0]
+        if self.stateful and batch is not None and batch > self.max_batch_size:
+            raise ValueError(f"BiLSTM '{self.name}' is stateful with max_batch_size={self.max_batch_size} rows "
+                             f"of carried state, but was called on a batch of {batch} rows; build it with "
+                             f"max_batch_size >= {batch} or call it on at most {self.max_batch_size} rows")
+
+    def _carried(self, variable, batch):
+        """Rows [:batch] of a state variable, (n_layers, 2, batch, size)."""
+        # Where the batch size is unknown when traced (TensorFlow graphs), the
+        # slice is the check: unlike `[:, :, :batch]`, which would cut to the
+        # rows kept, it fails when asked for more, and TensorFlow's message
+        # names this scope.
+        with keras.name_scope(f"stateful_batch_larger_than_max_batch_size_{self.max_batch_size}"):
+            return ops.slice(ops.convert_to_tensor(variable), (0, 0, 0, 0),
+                             (self.n_layers, 2, batch, variable.shape[-1]))
+
     def call(self, inputs, mask=None, training=None, segment_ids=None):
+        self._check_batch(inputs)
         batch, time = ops.shape(inputs)[0], ops.shape(inputs)[1]
         if segment_ids is not None:
             segment_ids = ops.cast(segment_ids, "int32")
@@ -211,22 +270,31 @@ class BiLSTM(keras.layers.Layer):
         if mask is None:
             mask = ops.ones((batch, time), dtype="bool")
         mask = ops.cast(mask, "bool")
+        # The forward direction reads the row as it is: padded steps leave the
+        # state alone, wherever they are. The backward one reads the real
+        # positions last to first, then the padding: a prefix mask.
+        order, index = backward_order(mask)
         lengths = ops.sum(ops.cast(mask, "int32"), axis=1)
+        backward_mask = ops.arange(time, dtype="int32")[None, :] < lengths[:, None]
         initial_state = None
         if self.stateful:
-            initial_state = (ops.convert_to_tensor(self.state_h)[:, :, :batch],
-                             ops.convert_to_tensor(self.state_c)[:, :, :batch])
+            initial_state = (self._carried(self.state_h, batch), self._carried(self.state_c, batch))
         reset = None
         if segment_ids is not None:
-            reset = ops.stack([segment_starts(segment_ids),
-                               segment_starts(reverse_within_length(segment_ids, lengths))])
+            backward_ids = _gather_time(segment_ids, order)
+            # Sequence starts over the real positions only, in reading order;
+            # the forward ones go back to the positions they were found at.
+            forward_starts = segment_starts(reverse_within_length(backward_ids, lengths))
+            compact_index = ops.maximum(ops.cumsum(ops.cast(mask, "int32"), axis=1) - 1, 0)
+            forward_reset = ops.logical_and(ops.take_along_axis(forward_starts, compact_index, axis=1), mask)
+            reset = ops.stack([forward_reset, segment_starts(backward_ids)])
         outputs, (h, c) = self.run_directions(
-            inputs, reverse_within_length(inputs, lengths), ops.stack([mask, mask]),
+            inputs, _gather_time(inputs, order), ops.stack([mask, backward_mask]),
             initial_state=initial_state, training=training, reset=reset)
         if self.stateful:
             self.state_h.assign(ops.concatenate([h, ops.convert_to_tensor(self.state_h)[:, :, batch:]], axis=2))
             self.state_c.assign(ops.concatenate([c, ops.convert_to_tensor(self.state_c)[:, :, batch:]], axis=2))
-        layers = [ops.concatenate([y[0], reverse_within_length(y[1], lengths)], axis=-1) for y in outputs]
+        layers = [ops.concatenate([y[0], _gather_time(y[1], index)], axis=-1) for y in outputs]
         return ops.stack(layers, axis=1)
 
     def compute_mask(self, inputs, mask=None):
