@@ -81,6 +81,16 @@ class CharCNN(keras.layers.Layer):
     def call(self, char_ids):
         batch, tokens = ops.shape(char_ids)[0], ops.shape(char_ids)[1]
         flat_ids = ops.reshape(char_ids, (-1, ops.shape(char_ids)[2]))
+        # No token at all (a batch of 0 rows): run on one padding token and
+        # cut it off after. TensorFlow's eager max refuses empty tensors, and
+        # oneDNN's convolution returns a wrong shape on 0 rows. Batches with
+        # tokens run unchanged (in a graph the filler has 0 rows).
+        n_flat = ops.shape(flat_ids)[0]
+        maybe_empty = not isinstance(n_flat, int) or n_flat == 0
+        if maybe_empty:
+            n_filler = max(1 - n_flat, 0) if isinstance(n_flat, int) else ops.maximum(1 - n_flat, 0)
+            filler = ops.zeros((n_filler, ops.shape(flat_ids)[1]), dtype=flat_ids.dtype)
+            flat_ids = ops.concatenate([flat_ids, filler], axis=0)
         table = ops.concatenate(
             [ops.zeros((1, self.embedding_dim), dtype=self.char_embed.dtype), self.char_embed], axis=0)
         chars = ops.take(table, flat_ids, axis=0)
@@ -96,6 +106,8 @@ class CharCNN(keras.layers.Layer):
             x = highway(x)
         if self.use_projection:
             x = ops.matmul(x, self.projection_kernel) + self.projection_bias
+        if maybe_empty:
+            x = x[:n_flat]
         return ops.reshape(x, (batch, tokens, self.projection_dim))
 
     def compute_output_shape(self, input_shape):

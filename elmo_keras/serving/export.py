@@ -73,6 +73,7 @@ from elmo_keras.layers.char_cnn import N_CHARACTER_CODES
 from elmo_keras.layers.scalar_mix import ScalarMix
 from elmo_keras.models.bilm import get_bilstm
 from elmo_keras.models.bilm import get_char_cnn
+from elmo_keras.models.elmo import masked_mean as _masked_mean
 from elmo_keras.models.elmo import remove_sentence_boundaries
 from elmo_keras.preprocessing import char_ids_tf
 from elmo_keras.preprocessing import tokenize
@@ -87,12 +88,6 @@ NON_CORE_OPS_FILE = os.path.join("assets.extra", "non_core_ops.json")
 WARMUP_SENTENCES = (["the", "cat", "sat", "on", "the", "mat"], ["ELMo"])
 # Id 0 is batch padding, 1..261 the shifted character codes.
 N_CHAR_IDS = N_CHARACTER_CODES + 1
-
-
-def _masked_mean(x, mask):
-    """Mean of x (batch, time, dim) over the True positions of mask; 0 if none."""
-    count = ops.sum(ops.cast(mask, x.dtype), axis=1)[:, None]
-    return ops.sum(x * ops.cast(mask, x.dtype)[..., None], axis=1) / ops.maximum(count, 1.0)
 
 
 def build_hub_elmo(bilm, scalar_mix_weights=None, name="hub_elmo"):
@@ -179,11 +174,32 @@ def _checked_char_ids(char_ids, max_chars):
         return tf.identity(char_ids)
 
 
+def _on_at_least_one_row(char_ids_fn):
+    """`char_ids_fn` that also answers a batch of 0 rows, with 0-row outputs.
+
+    An empty request runs the model on one padding row (all ids 0) and cuts
+    it off, so every output keeps its dtype and its other dimensions. Under
+    oneDNN (TensorFlow's default on x86-64) a convolution on 0 rows returns
+    a wrong shape, which a downstream model of `export_with_text_input` may
+    meet. Non-empty batches are unchanged: the filler then has 0 rows.
+    """
+
+    def fn(char_ids):
+        batch = tf.shape(char_ids)[0]
+        filler_shape = tf.concat([[tf.maximum(1 - batch, 0)], tf.shape(char_ids)[1:]], axis=0)
+        outputs = char_ids_fn(tf.concat([char_ids, tf.zeros(filler_shape, char_ids.dtype)], axis=0))
+        return {name: value[:batch] if value.shape.rank else value for name, value in outputs.items()}
+
+    return fn
+
+
 def _signature_functions(char_ids_fn, split, max_chars):
     """The tf.functions of the `default`, `tokens` and `char_ids` signatures.
 
-    `char_ids_fn` maps checked char ids to the dict of outputs.
+    `char_ids_fn` maps checked char ids to the dict of outputs. Each
+    signature answers an empty batch with empty outputs.
     """
+    char_ids_fn = _on_at_least_one_row(char_ids_fn)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def default(text):
