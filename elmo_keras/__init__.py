@@ -1,7 +1,9 @@
 """elmo_keras: ELMo (deep contextualized word representations) for Keras 3.
 
 Names load on first use, so that `import elmo_keras.training.data` (the data
-pipeline) does not start Keras or TensorFlow.
+pipeline) does not start Keras or TensorFlow. Yet `import elmo_keras` is enough
+for `keras.saving.load_model` to find every class the package saves: they are
+registered as soon as Keras is loaded (see `elmo_keras.registration`).
 
 Example:
 
@@ -13,6 +15,8 @@ Example:
 """
 
 import importlib
+
+from elmo_keras import registration
 
 __version__ = "0.1.0"
 
@@ -31,6 +35,9 @@ _PUBLIC = {
     "ScalarMix": "elmo_keras.layers",
     "build_bilm": "elmo_keras.models.bilm",
     "Elmo": "elmo_keras.models.elmo",
+    "ElmoBackbone": "elmo_keras.models.elmo_backbone",
+    "ElmoTextEmbedder": "elmo_keras.models.elmo_text_embedder",
+    "ElmoTokenizer": "elmo_keras.preprocessing.elmo_tokenizer",
     "LanguageModel": "elmo_keras.models.language_model",
     "train": "elmo_keras.training.train",
     "perplexity": "elmo_keras.training.train",
@@ -52,8 +59,13 @@ def __getattr__(name):
         raise AttributeError(f"module 'elmo_keras' has no attribute {name!r}")
     value = getattr(importlib.import_module(_PUBLIC[name]), name)
     globals()[name] = value
+    # That import may have been the first of Keras; see `registration`.
+    registration.register_if_keras_loaded()
     return value
 
 
 def __dir__():
     return sorted(list(globals()) + __all__)
+
+
+registration.register_on_keras_import()

@@ -4,7 +4,8 @@ Each notebook `NAME.ipynb` is made from `src/NAME.py`, written in jupytext's
 percent format: `# %%` starts a code cell, `# %% [markdown]` a markdown cell
 whose lines start with `# `. A cell headed `# %% setup` is replaced by
 `src/_setup.py`, the set-up cell all notebooks share (installs the package on
-Colab, defines `SMALL` and `REPO`). Nothing beyond nbformat and nbclient is
+Colab, defines `SMALL` and the bundled model's `MODEL_OPTIONS`, `MODEL_WEIGHTS`
+and `MODEL_DIR`). Nothing beyond nbformat and nbclient is
 needed; jupytext reads the sources too (`jupytext --to ipynb src/NAME.py`).
 
 The notebooks are then run top to bottom in a fresh kernel of this Python
@@ -158,15 +159,16 @@ def execute_notebook(notebook, small=False, timeout=900, env=None):
         env: dict or None. More environment variables for the kernel.
 
     The kernel starts in an empty temporary folder, as a Colab session
-    starts in an empty `/content`; the notebooks find the repository from
-    the installed package.
+    starts in an empty `/content`; the notebooks use only the installed
+    package and its bundled model, nothing of the repository.
 
     Raises nbclient's `CellExecutionError` (naming the cell and the error)
     when a cell fails, or `CellTimeoutError`.
     """
     from nbclient import NotebookClient
 
-    with tempfile.TemporaryDirectory(prefix="elmo_keras_kernel_") as folder:
+    # The kernel may still be writing its history under IPYTHONDIR as it exits: cleaning up must not fail.
+    with tempfile.TemporaryDirectory(prefix="elmo_keras_kernel_", ignore_cleanup_errors=True) as folder:
         # The notebooks' temporary files (tempfile honours TMPDIR) go when the run ends.
         os.mkdir(os.path.join(folder, "tmp"))
         kernel_env = dict(os.environ)

@@ -57,7 +57,17 @@ def test_saved_notebook_matches_its_source_and_has_outputs(name):
     code = [cell for cell in saved.cells if cell.cell_type == "code"]
     assert all(cell.execution_count is not None for cell in code), f"{name}.ipynb was saved without running it"
     assert not [o for cell in code for o in _outputs(cell) if o.output_type == "error"]
-    assert "REPO_URL = " in code[0].source and "ELMO_KERAS_NOTEBOOK_SMALL" in code[0].source
+    assert "ELMO_KERAS_INSTALL = " in code[0].source and "ELMO_KERAS_NOTEBOOK_SMALL" in code[0].source
+
+
+@pytest.mark.parametrize("name", build.NOTEBOOKS)
+def test_notebook_needs_only_the_installed_package(name):
+    """No cell reads the repository (its tests/data, examples or docs): a notebook runs where
+    `pip install elmo-keras` is all there is, with the bundled model and data it makes itself."""
+    for cell in build.build_notebook(name).cells:
+        if cell.cell_type == "code":
+            for needle in ("tests/data", '/ "tests"', "REPO", "FIXTURE_", '/ "examples"', '/ "docs"'):
+                assert needle not in cell.source, (name, needle, cell.source[:300])
 
 
 def test_saved_quickstart_has_its_plots():

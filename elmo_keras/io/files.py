@@ -10,9 +10,9 @@ Example:
 
 import copy
 
-from elmo_keras.io.hdf5 import load_weights, save_weights
-from elmo_keras.io.options import load_options, save_options, validate_options
-from elmo_keras.models.bilm import build_bilm
+from elmo_keras.io.hdf5 import save_weights
+from elmo_keras.io.options import save_options, validate_options
+from elmo_keras.models.elmo_backbone import ElmoBackbone
 
 
 def load_bilm(options_file, weight_file, stateful=False, max_batch_size=64):
@@ -25,14 +25,11 @@ def load_bilm(options_file, weight_file, stateful=False, max_batch_size=64):
             as bilm-tf does at prediction time.
         max_batch_size: int. Rows of carried state (stateful mode).
 
-    Returns the Keras biLM model (see `elmo_keras.models.bilm.build_bilm`);
-    its options are kept on `model.elmo_options`.
+    Returns the `ElmoBackbone` named "bilm", weights loaded; its options are
+    kept on `model.elmo_options`.
     """
-    options = load_options(options_file)
-    model = build_bilm(options, stateful=stateful, max_batch_size=max_batch_size)
-    load_weights(model, weight_file)
-    model.elmo_options = options
-    return model
+    return ElmoBackbone.from_files(options_file, weight_file, stateful=stateful,
+                                   max_batch_size=max_batch_size, name="bilm")
 
 
 def save_bilm(model, options_file, weight_file, options=None):

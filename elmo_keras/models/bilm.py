@@ -3,31 +3,11 @@
 import keras
 from keras import ops
 
-from elmo_keras.io.options import validate_options
-from elmo_keras.layers.bilstm import BiLSTM
-from elmo_keras.layers.char_cnn import CharCNN
-
-
-def char_cnn_from_options(options, name="char_cnn"):
-    """Return the `CharCNN` that an options dict describes."""
-    cnn, lstm = options["char_cnn"], options["lstm"]
-    return CharCNN(filters=cnn["filters"], embedding_dim=cnn["embedding"]["dim"], n_highway=cnn["n_highway"],
-                   projection_dim=lstm["projection_dim"], activation=cnn["activation"],
-                   max_characters_per_token=cnn["max_characters_per_token"], name=name)
-
-
-def bilstm_from_options(options, stateful=False, max_batch_size=64, dropout=0.0, name="bilstm"):
-    """Return the `BiLSTM` that an options dict describes."""
-    lstm = options["lstm"]
-    return BiLSTM(units=lstm["dim"], projection_dim=lstm["projection_dim"], n_layers=lstm["n_layers"],
-                  cell_clip=lstm["cell_clip"], proj_clip=lstm["proj_clip"],
-                  use_skip_connections=bool(lstm["use_skip_connections"]), dropout=dropout,
-                  stateful=stateful, max_batch_size=max_batch_size, name=name)
-
-
-def token_mask(char_ids):
-    """True for token positions that hold any character (not batch padding)."""
-    return ops.any(char_ids > 0, axis=-1)
+# The builders of the backbone's layers, kept importable from here.
+from elmo_keras.models.elmo_backbone import ElmoBackbone
+from elmo_keras.models.elmo_backbone import bilstm_from_options  # noqa: F401
+from elmo_keras.models.elmo_backbone import char_cnn_from_options  # noqa: F401
+from elmo_keras.models.elmo_backbone import token_mask  # noqa: F401
 
 
 def build_bilm(options, stateful=False, max_batch_size=64, name="bilm"):
@@ -39,12 +19,13 @@ def build_bilm(options, stateful=False, max_batch_size=64, name="bilm"):
         max_batch_size: int. Rows of state kept when stateful.
         name: str. Model name.
 
-    The model takes `char_ids` int32 (batch, time, max_characters_per_token),
-    sentence boundaries included, and returns a dict:
+    Returns an `ElmoBackbone` with fresh (random) weights. It takes
+    `char_ids` int32 (batch, time, max_characters_per_token), sentence
+    boundaries included, and returns a dict:
       - `token_embedding` (batch, time, projection_dim): the char-CNN output;
       - `activations` (batch, n_layers + 1, time, 2 * projection_dim): layer 0
-        the char-CNN vector repeated for both directions, then each LSTM layer
-        (forward ; backward);
+        the char-CNN vector repeated for both directions, then each LSTM
+        layer (forward ; backward);
       - `mask` bool (batch, time).
     Padded positions are 0 in every output.
 
@@ -57,18 +38,7 @@ def build_bilm(options, stateful=False, max_batch_size=64, name="bilm"):
     >>> tuple(out["activations"].shape)
     (2, 3, 5, 8)
     """
-    options = validate_options(options)
-    max_chars = options["char_cnn"]["max_characters_per_token"]
-    char_ids = keras.Input(shape=(None, max_chars), dtype="int32", name="char_ids")
-    mask = token_mask(char_ids)
-    embedding = char_cnn_from_options(options)(char_ids)
-    embedding = embedding * ops.cast(mask, embedding.dtype)[..., None]
-    lstm_outputs = bilstm_from_options(options, stateful=stateful, max_batch_size=max_batch_size)(
-        embedding, mask=mask)
-    layer_0 = ops.concatenate([embedding, embedding], axis=-1)[:, None]
-    activations = ops.concatenate([layer_0, lstm_outputs], axis=1)
-    outputs = {"token_embedding": embedding, "activations": activations, "mask": mask}
-    return keras.Model(char_ids, outputs, name=name)
+    return ElmoBackbone(options, stateful=stateful, max_batch_size=max_batch_size, name=name)
 
 
 def get_bilstm(model):

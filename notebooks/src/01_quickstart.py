@@ -13,11 +13,12 @@
 # %% [markdown]
 # ## An embedder
 #
-# `ElmoEmbedder()` with no arguments loads the small model bundled in `savedmodels/default/`.
-# Where that model is not there (it is trained by the project and may be missing from your clone), this
-# notebook falls back to the tiny test model of bilm-tf (`tests/data/bilm-tf`). For the models AllenNLP
-# released, use `ElmoEmbedder.from_pretrained("small")` (or `"medium"`, `"original"`): the files are
-# downloaded once and cached.
+# `ElmoEmbedder()` with no arguments loads the small English model that the package ships
+# (`elmo_keras.pretrained.default_model_files()` gives its `options.json` and `weights.hdf5`; its
+# `MODEL_CARD.md` lies next to them): trained by the project on WordNet's definitions and examples, 2 LSTM
+# layers of 256 cells with 128-value projections. For the models AllenNLP released, use
+# `ElmoEmbedder.from_pretrained("small")` (or `"medium"`, `"original"`): the files are downloaded once and
+# cached.
 
 # %%
 import json
@@ -25,18 +26,9 @@ import json
 import numpy as np
 
 from elmo_keras import ElmoEmbedder
-from elmo_keras.pretrained import default_model_files
 
-try:
-    default_model_files()
-    embedder = ElmoEmbedder()
-    MODEL = "bundled default model"
-except FileNotFoundError:
-    print("Note: the bundled model savedmodels/default/weights.hdf5 does not exist yet; using the bilm-tf "
-          "test model (tests/data/bilm-tf) instead: a tiny model (vectors of 32 values), not one trained for "
-          "good representations, so the differences below are small.")
-    embedder = ElmoEmbedder(FIXTURE_OPTIONS, FIXTURE_WEIGHTS)
-    MODEL = "bilm-tf test model"
+embedder = ElmoEmbedder()  # the bundled model; the same as ElmoEmbedder(MODEL_OPTIONS, MODEL_WEIGHTS)
+MODEL = "bundled default model"
 print(f"{MODEL}: {embedder.num_layers} layers of {embedder.dim} values")
 
 # %% [markdown]

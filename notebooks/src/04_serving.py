@@ -3,7 +3,7 @@
 #
 # `elmo_keras.serving.export.export_savedmodel` turns a biLM (its `options.json` + weights `.hdf5`) into a
 # TensorFlow SavedModel with the signatures of TF Hub's `google/elmo`. Loading and serving it needs only
-# TensorFlow: not `elmo_keras`, not Keras. This notebook exports the tiny bilm-tf test model, looks at the
+# TensorFlow: not `elmo_keras`, not Keras. This notebook exports the package's bundled model, looks at the
 # SavedModel as TF Serving and `saved_model_cli` see it, calls its signatures as a client would, and uses it
 # through `tensorflow_hub`. The details are in `docs/serving.md`.
 
@@ -24,7 +24,7 @@ from elmo_keras.serving.export import export_savedmodel
 tf.get_logger().setLevel("WARNING")  # no "Assets written to ..." from tf.saved_model.save
 
 WORK = pathlib.Path(tempfile.mkdtemp(prefix="elmo_keras_serving_"))
-result = export_savedmodel(FIXTURE_OPTIONS, FIXTURE_WEIGHTS, WORK / "elmo")
+result = export_savedmodel(MODEL_OPTIONS, MODEL_WEIGHTS, WORK / "elmo")
 export_dir = pathlib.Path(result["export_dir"])
 print(json.dumps({key: str(pathlib.Path(value).relative_to(WORK)) if key in ("export_dir", "warmup_requests")
                   else value for key, value in result.items()}, indent=1))
@@ -100,7 +100,8 @@ print(json.dumps(request))
 # %% [markdown]
 # The server runs the `default` signature and answers one object per instance, with every output for
 # that sentence (its row of each output). The same computation through the loaded SavedModel, written in
-# the server's response format (rounded to 4 decimals here; the server sends full precision):
+# the server's response format (rounded to 4 decimals; the server sends full precision). Printed here with
+# the first 3 values of each vector and a note of how many the server sends:
 
 # %%
 def rest_response(signature, request, decimals=4):
@@ -112,14 +113,17 @@ def rest_response(signature, request, decimals=4):
     return {"predictions": rows}
 
 
-def to_json(value, indent=0):
-    """JSON with each innermost list on one line, as in docs/serving.md."""
+def to_json(value, indent=0, max_values=3):
+    """JSON with each innermost list on one line (as in docs/serving.md), cut to its first `max_values`."""
     pad = " " * indent
     if isinstance(value, dict):
-        items = [f'{pad}  "{key}": {to_json(item, indent + 2)}' for key, item in value.items()]
+        items = [f'{pad}  "{key}": {to_json(item, indent + 2, max_values)}' for key, item in value.items()]
         return "{\n" + ",\n".join(items) + f"\n{pad}}}"
     if isinstance(value, list) and value and isinstance(value[0], (list, dict)):
-        return "[\n" + ",\n".join(f"{pad}  {to_json(item, indent + 2)}" for item in value) + f"\n{pad}]"
+        return ("[\n" + ",\n".join(f"{pad}  {to_json(item, indent + 2, max_values)}" for item in value)
+                + f"\n{pad}]")
+    if isinstance(value, list) and len(value) > max_values:
+        return json.dumps(value[:max_values])[:-1] + f", ... {len(value)} values]"
     return json.dumps(value)
 
 
@@ -129,19 +133,15 @@ row = response["predictions"][0]
 print("shapes:", {key: np.shape(value) for key, value in row.items()})
 
 # %% [markdown]
-# `docs/serving.md` lists the answer for this request, computed when the docs were written; the model
-# gives the same numbers:
+# The package ships this model's SavedModel too, exported when the model was trained (next to its
+# `options.json`, in `savedmodel/1/`). The export made here gives the same answer:
 
 # %%
-docs = (REPO / "docs" / "serving.md").read_text(encoding="utf-8")
-if "<!-- begin response -->" in docs:
-    block = docs.split("<!-- begin response -->")[1].split("<!-- end response -->")[0]
-    documented = json.loads(block.split("```json")[1].split("```")[0])["predictions"][0]
-    difference = max(float(np.max(np.abs(np.subtract(row[key], documented[key])))) for key in row)
-    print(f"largest difference to docs/serving.md: {difference:.1e}")
-    assert difference <= 1e-4
-else:
-    print("docs/serving.md has no response block to compare with")
+shipped = tf.saved_model.load(str(MODEL_DIR / "savedmodel" / "1"))
+shipped_response = rest_response(shipped.signatures["default"], request)["predictions"][0]
+difference = max(float(np.max(np.abs(np.subtract(row[key], shipped_response[key])))) for key in row)
+print(f"largest difference to the shipped SavedModel: {difference:.1e}")
+assert difference <= 1e-4
 
 # %% [markdown]
 # The `tokens` signature takes two inputs per instance; the "columnar" format sends each input whole:

@@ -2,6 +2,7 @@
 
 # %%
 # Set-up. On Colab this installs elmo_keras (a few minutes); where it is installed, it does nothing.
+import importlib
 import importlib.metadata
 import importlib.util
 import os
@@ -9,35 +10,28 @@ import pathlib
 import subprocess
 import sys
 
-# Set REPO_URL to the repository to install from (your fork, or the project's address).
-REPO_URL = "https://github.com/<your-fork>/elmo_keras"
+# What pip installs when elmo_keras is missing: the released package with the extras these notebooks need.
+# Or a wheel's path: "elmo_keras-0.1.0-py3-none-any.whl[tf,notebooks]"; a URL, or a fork's repository:
+# "elmo-keras[tf,notebooks] @ https://.../elmo_keras-0.1.0-py3-none-any.whl" or "... @ git+https://...".
+ELMO_KERAS_INSTALL = os.environ.get("ELMO_KERAS_INSTALL") or "elmo-keras[tf,notebooks]"
 # Tiny settings for CI (ELMO_KERAS_NOTEBOOK_SMALL=1); the defaults suit a Colab CPU.
 SMALL = os.environ.get("ELMO_KERAS_NOTEBOOK_SMALL", "0") == "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # fewer TensorFlow start-up messages
 
 if importlib.util.find_spec("elmo_keras") is None:
-    if "<your-fork>" in REPO_URL:
-        raise RuntimeError("elmo_keras is not installed: set REPO_URL in this cell to the repository to install from")
-    if not os.path.isdir("elmo_keras_repo"):
-        subprocess.run(["git", "clone", "--depth", "1", REPO_URL, "elmo_keras_repo"], check=True)
     loaded = {name: sys.modules[name].__version__ for name in ("numpy", "tensorflow", "keras", "jax")
               if name in sys.modules}
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", "requirements.txt", "-e", "."],
-                   cwd="elmo_keras_repo", check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", ELMO_KERAS_INSTALL], check=True)
     changed = [name for name, version in loaded.items() if importlib.metadata.version(name) != version]
     if changed:
         raise RuntimeError(f"pip replaced {changed}, which this session had already imported: restart the "
                            f"session (Runtime > Restart session) and run all cells again")
-    sys.path.insert(0, os.path.abspath("elmo_keras_repo"))  # an editable install is seen after a restart only
+    importlib.invalidate_caches()
 
 import elmo_keras
+from elmo_keras.pretrained import default_model_files
 
-# The clone holds the test models and data that the notebooks use.
-for REPO in (pathlib.Path(elmo_keras.__file__).resolve().parents[1], pathlib.Path.cwd(), *pathlib.Path.cwd().parents):
-    if (REPO / "tests" / "data" / "bilm-tf" / "options.json").exists():
-        break
-else:
-    raise FileNotFoundError("tests/data/bilm-tf not found: run this notebook from a clone of the repository")
-FIXTURE_OPTIONS = REPO / "tests" / "data" / "bilm-tf" / "options.json"
-FIXTURE_WEIGHTS = REPO / "tests" / "data" / "bilm-tf" / "lm_weights.hdf5"
+# The small English model the package ships (see its MODEL_CARD.md): options.json and weights.hdf5.
+MODEL_OPTIONS, MODEL_WEIGHTS = default_model_files()
+MODEL_DIR = pathlib.Path(MODEL_OPTIONS).parent
 print(f"elmo_keras {elmo_keras.__version__}; {'tiny CI settings' if SMALL else 'full settings'}")

@@ -1,0 +1,223 @@
+"""`ElmoBackbone`: the biLM as a Keras model, character ids in, every layer out."""
+
+import glob
+import json
+import os
+
+import keras
+from keras import ops
+
+from elmo_keras.io.hdf5 import load_weights
+from elmo_keras.io.options import load_options, validate_options
+from elmo_keras.layers.bilstm import BiLSTM
+from elmo_keras.layers.char_cnn import CharCNN
+
+DEFAULT_PRESET = "default"
+
+
+def char_cnn_from_options(options, name="char_cnn"):
+    """Return the `CharCNN` that an options dict describes."""
+    cnn, lstm = options["char_cnn"], options["lstm"]
+    return CharCNN(filters=cnn["filters"], embedding_dim=cnn["embedding"]["dim"], n_highway=cnn["n_highway"],
+                   projection_dim=lstm["projection_dim"], activation=cnn["activation"],
+                   max_characters_per_token=cnn["max_characters_per_token"], name=name)
+
+
+def bilstm_from_options(options, stateful=False, max_batch_size=64, dropout=0.0, name="bilstm"):
+    """Return the `BiLSTM` that an options dict describes."""
+    lstm = options["lstm"]
+    return BiLSTM(units=lstm["dim"], projection_dim=lstm["projection_dim"], n_layers=lstm["n_layers"],
+                  cell_clip=lstm["cell_clip"], proj_clip=lstm["proj_clip"],
+                  use_skip_connections=bool(lstm["use_skip_connections"]), dropout=dropout,
+                  stateful=stateful, max_batch_size=max_batch_size, name=name)
+
+
+def token_mask(char_ids):
+    """True for token positions that hold any character (not batch padding)."""
+    return ops.any(char_ids > 0, axis=-1)
+
+
+def preset_files(preset):
+    """Return the (options_file, weight_file) of a preset.
+
+    Args:
+        preset: str. `"default"`: the model bundled in `savedmodels/default`
+            (`elmo_keras.pretrained.default_model_files`); `"small"`,
+            `"medium"`, `"original"` or `"original_5.5b"`: a released model,
+            fetched once into the verified cache
+            (`elmo_keras.pretrained.fetch_pretrained`; `ELMO_KERAS_CACHE` and
+            `ELMO_KERAS_MIRROR` apply); otherwise a directory holding
+            `options.json` and exactly one weights `.hdf5` file. The names
+            come first: write `./small` for a directory called `small`.
+
+    Raises:
+        FileNotFoundError: a directory without `options.json` or without
+            any `.hdf5` file, or a missing bundled model.
+        ValueError: a directory with several `.hdf5` files, or a preset that
+            is neither a known name nor a directory.
+    """
+    # pretrained.py reads hdf5 headers to verify downloads; only needed here.
+    from elmo_keras import pretrained
+
+    preset = os.fspath(preset)
+    if preset == DEFAULT_PRESET:
+        return pretrained.default_model_files()
+    if preset in pretrained.PRETRAINED_MODELS:
+        return pretrained.fetch_pretrained(preset)
+    if not os.path.isdir(preset):
+        raise ValueError(
+            f"unknown preset {preset!r}: expected {DEFAULT_PRESET!r} (the bundled model), one of "
+            f"{sorted(pretrained.PRETRAINED_MODELS)} (released models), or a directory holding "
+            f"options.json and one weights .hdf5 file")
+    options_file = os.path.join(preset, "options.json")
+    if not os.path.isfile(options_file):
+        raise FileNotFoundError(f"{preset}: a preset directory must hold options.json; it is not there")
+    weight_files = sorted(glob.glob(os.path.join(glob.escape(preset), "*.hdf5")))
+    if not weight_files:
+        raise FileNotFoundError(f"{preset}: a preset directory must hold one weights .hdf5 file; found none")
+    if len(weight_files) > 1:
+        names = ", ".join(os.path.basename(f) for f in weight_files)
+        raise ValueError(f"{preset}: a preset directory must hold exactly one weights .hdf5 file; "
+                         f"found {len(weight_files)}: {names}")
+    return options_file, weight_files[0]
+
+
+@keras.saving.register_keras_serializable(package="elmo_keras")
+class ElmoBackbone(keras.Model):
+    """The ELMo biLM: character ids in, the char-CNN and every LSTM layer out.
+
+    A functional model built from the original `options.json` schema: a
+    `CharCNN` (layer `char_cnn`) turns each token's characters into a vector
+    and a `BiLSTM` (layer `bilstm`) reads the sentence forward and backward.
+    The weight files of `elmo_keras.io.hdf5` read and write it by those
+    layer names.
+
+    Args:
+        options: dict. The options (`options.json` contents), validated with
+            `elmo_keras.io.options.validate_options`.
+        stateful: bool. Carry LSTM states per batch row from call to call, as
+            bilm-tf does at prediction time (`reset_states()` forgets them).
+        max_batch_size: int. Rows of state kept when stateful.
+        **kwargs: standard model arguments (`name`, `trainable`).
+
+    Call arguments:
+        char_ids: int32 (batch, time, max_characters_per_token), sentence
+            boundaries included, as `elmo_keras.batch_to_ids` gives them;
+            all-zero tokens are batch padding.
+
+    Returns a dict:
+      - `token_embedding` (batch, time, projection_dim): the char-CNN output;
+      - `activations` (batch, n_layers + 1, time, 2 * projection_dim): layer
+        0 the char-CNN vector repeated for both directions, then each LSTM
+        layer (forward ; backward);
+      - `mask` bool (batch, time): True for real tokens.
+    Padded positions are 0 in every output.
+
+    Masking: `token_embedding` carries `mask` as its Keras mask, so that a
+    mask-aware layer after it (pooling, an RNN, attention) skips the padding
+    by itself. `activations` carries none: Keras masks run along axis 1,
+    which is its layer axis; pass `mask=out["mask"]` explicitly (as
+    `ScalarMix` takes it). An input mask is ignored: padding is read from
+    the char ids.
+
+    Example:
+
+    >>> import numpy as np
+    >>> backbone = ElmoBackbone.from_preset("default")
+    >>> out = backbone(np.ones((2, 5, 50), "int32"))
+    >>> tuple(out["activations"].shape), tuple(out["token_embedding"].shape)
+    ((2, 3, 5, 256), (2, 5, 128))
+    >>> opts = {"lstm": {"dim": 8, "projection_dim": 4, "n_layers": 2},
+    ...         "char_cnn": {"embedding": {"dim": 4}, "filters": [[1, 4], [2, 4]], "n_highway": 1}}
+    >>> tuple(ElmoBackbone(opts)(np.ones((2, 5, 50), "int32"))["activations"].shape)  # random weights
+    (2, 3, 5, 8)
+
+    Reference: Peters et al., 2018, "Deep contextualized word representations".
+    """
+
+    def __init__(self, options, stateful=False, max_batch_size=64, **kwargs):
+        options = validate_options(options)
+        max_chars = options["char_cnn"]["max_characters_per_token"]
+
+        # === Layers ===
+        char_cnn = char_cnn_from_options(options)
+        bilstm = bilstm_from_options(options, stateful=stateful, max_batch_size=max_batch_size)
+
+        # === Functional model ===
+        char_ids = keras.Input(shape=(None, max_chars), dtype="int32", name="char_ids")
+        mask = token_mask(char_ids)
+        embedding = char_cnn(char_ids)
+        embedding = embedding * ops.cast(mask, embedding.dtype)[..., None]
+        lstm_outputs = bilstm(embedding, mask=mask)
+        layer_0 = ops.concatenate([embedding, embedding], axis=-1)[:, None]
+        activations = ops.concatenate([layer_0, lstm_outputs], axis=1)
+        outputs = {"token_embedding": embedding, "activations": activations, "mask": mask}
+        super().__init__(inputs=char_ids, outputs=outputs, **kwargs)
+
+        # === Config ===
+        self.options = options
+        self.stateful = stateful
+        self.max_batch_size = max_batch_size
+
+    @property
+    def elmo_options(self):
+        """A plain copy of the validated options (what `save_bilm` writes back)."""
+        # Keras wraps dict attributes in trackers.
+        return json.loads(json.dumps(self.options))
+
+    @property
+    def char_cnn(self):
+        """The `CharCNN` layer."""
+        return self.get_layer("char_cnn")
+
+    @property
+    def bilstm(self):
+        """The `BiLSTM` layer."""
+        return self.get_layer("bilstm")
+
+    def reset_states(self):
+        """Forget the carried LSTM states (stateful mode)."""
+        self.bilstm.reset_states()
+
+    def compute_mask(self, inputs, mask=None):
+        char_ids = inputs["char_ids"] if isinstance(inputs, dict) else inputs
+        return {"activations": None, "mask": None, "token_embedding": token_mask(char_ids)}
+
+    @classmethod
+    def from_files(cls, options_file, weight_file, **kwargs):
+        """Build from the original `options.json` and load the weights `.hdf5`.
+
+        `kwargs` go to the constructor (`stateful`, `max_batch_size`, `name`).
+        """
+        model = cls(load_options(options_file), **kwargs)
+        load_weights(model, weight_file)
+        return model
+
+    @classmethod
+    def from_preset(cls, preset, **kwargs):
+        """Build a pretrained backbone: `"default"`, a released name or a directory.
+
+        Args:
+            preset: str. See `preset_files`: `"default"` (the bundled
+                model), `"small"`, `"medium"`, `"original"`,
+                `"original_5.5b"` (fetched once, verified, then offline), or
+                a directory holding `options.json` and one weights `.hdf5`.
+            **kwargs: constructor arguments (`stateful`, `max_batch_size`,
+                `name`).
+        """
+        options_file, weight_file = preset_files(preset)
+        return cls.from_files(options_file, weight_file, **kwargs)
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "options": self.elmo_options,
+            "stateful": self.stateful,
+            "max_batch_size": self.max_batch_size,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        # Functional's from_config would rebuild a plain Functional model.
+        return cls(**config)

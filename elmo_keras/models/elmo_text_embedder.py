@@ -1,0 +1,180 @@
+"""`ElmoTextEmbedder`: TF Hub ELMo's `elmo` and `default` outputs as a Keras task model."""
+
+import keras
+import numpy as np
+from keras import ops
+
+from elmo_keras.layers.scalar_mix import ScalarMix
+from elmo_keras.models.elmo import masked_mean, remove_sentence_boundaries
+from elmo_keras.models.elmo_backbone import ElmoBackbone, token_mask
+from elmo_keras.preprocessing.elmo_tokenizer import ElmoTokenizer
+
+
+def _is_text(x):
+    """True for a non-empty list, numpy array or tf.Tensor of strings."""
+    if isinstance(x, (list, tuple)):
+        return len(x) > 0 and isinstance(x[0], (str, bytes))
+    if isinstance(x, np.ndarray):
+        return x.dtype.kind in "US" or (x.dtype.kind == "O" and x.size > 0
+                                        and isinstance(x.flat[0], (str, bytes)))
+    return getattr(getattr(x, "dtype", None), "name", None) == "string"
+
+
+@keras.saving.register_keras_serializable(package="elmo_keras")
+class ElmoTextEmbedder(keras.Model):
+    """Contextual word vectors and a sentence vector, as TF Hub's ELMo gives them.
+
+    A functional model on character ids: the `ElmoBackbone`, then a
+    trainable `ScalarMix` of all its layers (layer `elmo_mix`). It returns
+    the two outputs of TF Hub ELMo's signatures (and of
+    `elmo_keras.export_savedmodel`):
+      - `elmo` (batch, tokens, 2 * projection_dim): the mix, sentence
+        boundaries removed, 0 at padded positions;
+      - `default` (batch, 2 * projection_dim): the mean of `elmo` over the
+        real tokens, 0 for an empty sentence.
+
+    Text goes in through `tokenizer` (an `ElmoTokenizer`), which is
+    TensorFlow preprocessing, as in keras-hub: the model itself takes only
+    char ids, so it runs on every backend. `fit`, `evaluate` and `predict`
+    accept strings directly and apply the tokenizer first: a list or array
+    of sentences is encoded at once (padded to its longest sentence); a
+    `tf.data.Dataset` of string batches gets `tokenizer` mapped over it, so
+    that each batch is padded only to its own longest sentence. Calling the
+    model, or building a larger model around it, takes char ids: map
+    `model.tokenizer` over the dataset (`ds.map(lambda s, y:
+    (model.tokenizer(s), y))`), which works on JAX as well.
+
+    Args:
+        backbone: `ElmoBackbone`, stateless. It is shared, not copied.
+        tokenizer: `ElmoTokenizer` or None (whitespace splitting, as
+            `str.split()`).
+        trainable_backbone: bool. Fine-tune the biLM too. By default it is
+            frozen: only the mix weights and scale train, and no gradient is
+            computed through the LSTMs.
+        scalar_mix_weights: list of `n_layers + 1` floats or None. Start
+            values of the mix weights before the softmax (default 0: equal
+            weights; the scale starts at 1).
+        **kwargs: standard model arguments (`name`, `trainable`).
+
+    Call arguments:
+        char_ids: int32 (batch, time, 50), sentence boundaries included, as
+            `tokenizer` or `elmo_keras.batch_to_ids` gives them.
+
+    Masking: `elmo` carries the real-token mask (batch, tokens) as its Keras
+    mask, so mask-aware layers after it skip the padding; `default` has no
+    time axis and carries none.
+
+    Example:
+
+    >>> embedder = ElmoTextEmbedder.from_preset("default")
+    >>> out = embedder.predict(["The bank raised rates .", "A river bank"], verbose=0)
+    >>> out["elmo"].shape, out["default"].shape
+    ((2, 5, 256), (2, 256))
+
+    Reference: Peters et al., 2018, "Deep contextualized word representations";
+    TF Hub `google/elmo/3`.
+    """
+
+    def __init__(self, backbone, tokenizer=None, trainable_backbone=False, scalar_mix_weights=None, **kwargs):
+        if backbone.stateful:
+            raise ValueError("ElmoTextEmbedder needs a stateless backbone: a sentence's vectors must not "
+                             "depend on earlier batches. Build it with stateful=False (the default).")
+        max_chars = backbone.char_cnn.max_characters_per_token
+
+        # === Layers ===
+        if tokenizer is None:
+            tokenizer = ElmoTokenizer(max_characters_per_token=max_chars)
+        mix = ScalarMix(backbone.bilstm.n_layers + 1, initial_weights=scalar_mix_weights, name="elmo_mix")
+
+        # === Functional model ===
+        char_ids = keras.Input(shape=(None, max_chars), dtype="int32", name="char_ids")
+        bilm_out = backbone(char_ids)
+        activations, mask = bilm_out["activations"], bilm_out["mask"]
+        if not trainable_backbone:
+            # Frozen: no gradient path through the LSTM loop, which XLA
+            # (jit_compile) cannot differentiate and which would cost memory.
+            activations = ops.stop_gradient(activations)
+        elmo, sentence_mask = remove_sentence_boundaries(mix(activations, mask=mask), mask)
+        outputs = {"elmo": elmo, "default": masked_mean(elmo, sentence_mask)}
+        super().__init__(inputs=char_ids, outputs=outputs, **kwargs)
+
+        # === Config ===
+        self.backbone = backbone
+        self.tokenizer = tokenizer
+        self.trainable_backbone = trainable_backbone
+        self.scalar_mix_weights = list(scalar_mix_weights) if scalar_mix_weights is not None else None
+        backbone.trainable = trainable_backbone
+
+    @classmethod
+    def from_preset(cls, preset, **kwargs):
+        """Build on `ElmoBackbone.from_preset(preset)`; `kwargs` go to the constructor.
+
+        Args:
+            preset: str. `"default"` (the bundled model), `"small"`,
+                `"medium"`, `"original"`, `"original_5.5b"`, or a directory
+                holding `options.json` and one weights `.hdf5` (see
+                `elmo_keras.models.elmo_backbone.preset_files`).
+            **kwargs: `tokenizer`, `trainable_backbone`,
+                `scalar_mix_weights`, `name`.
+        """
+        return cls(ElmoBackbone.from_preset(preset), **kwargs)
+
+    def compute_mask(self, inputs, mask=None):
+        char_ids = inputs["char_ids"] if isinstance(inputs, dict) else inputs
+        # The boundaries go: <S> is the first position, and </S> the last
+        # real one, so the mask of the rest is the token mask shifted by 2.
+        return {"default": None, "elmo": token_mask(char_ids)[:, 2:]}
+
+    def _char_ids(self, x):
+        """Tokenised `x` when it is text; anything else as it is."""
+        import tensorflow as tf  # preprocessing is TensorFlow on every backend
+
+        if isinstance(x, tf.data.Dataset):
+            spec = x.element_spec
+            features = spec[0] if isinstance(spec, tuple) else spec
+            if getattr(features, "dtype", None) != tf.string:
+                return x
+            if isinstance(spec, tuple):
+                return x.map(lambda text, *rest: (self.tokenizer(text), *rest))
+            return x.map(self.tokenizer)
+        if _is_text(x):
+            return np.asarray(self.tokenizer(x))
+        return x
+
+    def fit(self, x=None, y=None, validation_data=None, **kwargs):
+        """`keras.Model.fit`, taking sentences (strings) as well as char ids."""
+        if isinstance(validation_data, tuple):  # (x, y) or (x, y, sample_weight)
+            validation_data = (self._char_ids(validation_data[0]),) + tuple(validation_data[1:])
+        elif validation_data is not None:
+            validation_data = self._char_ids(validation_data)
+        return super().fit(self._char_ids(x), y, validation_data=validation_data, **kwargs)
+
+    def evaluate(self, x=None, y=None, **kwargs):
+        """`keras.Model.evaluate`, taking sentences (strings) as well as char ids."""
+        return super().evaluate(self._char_ids(x), y, **kwargs)
+
+    def predict(self, x, **kwargs):
+        """`keras.Model.predict`, taking sentences (strings) as well as char ids.
+
+        With a `tf.data.Dataset` of string batches, batches of different
+        lengths give `elmo` outputs that Keras cannot stack (a ragged result
+        on TensorFlow, an error on JAX); pass a list of sentences instead.
+        """
+        return super().predict(self._char_ids(x), **kwargs)
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "backbone": keras.saving.serialize_keras_object(self.backbone),
+            "tokenizer": keras.saving.serialize_keras_object(self.tokenizer),
+            "trainable_backbone": self.trainable_backbone,
+            "scalar_mix_weights": None if self.scalar_mix_weights is None else list(self.scalar_mix_weights),
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
+        config["tokenizer"] = keras.saving.deserialize_keras_object(config["tokenizer"])
+        return cls(**config)
