@@ -319,3 +319,141 @@ def test_resume_on_jax(tmp_path):
     pytest.importorskip("jax")
     stdout = run_pytest_on_jax([__file__], "resume_continues", cache_dir=tmp_path)
     assert "1 passed" in stdout
+
+
+# -- checkpoints restore by name ---------------------------------------------------------------------------
+
+
+CHECKPOINT_OPTIONS = {"lstm": {"dim": 8, "projection_dim": 4, "n_layers": 2},
+                      "char_cnn": {"embedding": {"dim": 4}, "filters": [[1, 4], [2, 4]], "n_highway": 1},
+                      "n_tokens_vocab": 12, "batch_size": 4, "unroll_steps": 3, "dropout": 0.1}
+
+
+class _PermutedLanguageModel(LanguageModel):
+    """A LanguageModel whose variables come in another order (as if created in another order)."""
+
+    permutation = None
+
+    @property
+    def trainable_variables(self):
+        variables = super().trainable_variables
+        return [variables[i] for i in self.permutation([v.path.split("/", 1)[1] for v in variables])]
+
+
+def _model_and_optimizer(options, cls=LanguageModel, seed=0):
+    from elmo_keras.training.train import build_optimizer
+
+    model = cls(options, batch_size=4)
+    optimizer = build_optimizer(model.options)
+    model.compile(optimizer=optimizer)
+    optimizer.build(model.trainable_variables)
+    rng = np.random.default_rng(seed)
+    for v in model.trainable_variables + model.state_variables + optimizer.variables:
+        if v.shape:
+            v.assign(rng.normal(size=v.shape).astype("float32"))
+    return model, optimizer
+
+
+def _by_name(model, optimizer):
+    from elmo_keras.training.train import _variable_names
+
+    names = _variable_names(model, optimizer)
+    return {names[id(v)]: keras.ops.convert_to_numpy(v)
+            for v in model.trainable_variables + model.state_variables + optimizer.variables}
+
+
+_SAME_SHAPES = [("char_cnn/highway_0/carry_kernel", "char_cnn/highway_0/transform_kernel"),
+                ("char_cnn/highway_0/carry_bias", "char_cnn/highway_0/transform_bias"),
+                ("bilstm/layer_0_kernel", "bilstm/layer_0_recurrent_kernel"),
+                ("bilstm/layer_1_kernel", "bilstm/layer_1_recurrent_kernel")]
+
+
+def _same_shape_swaps(paths):
+    """The order with each pair of same-shaped variables swapped: what restoring by position gets wrong silently."""
+    order = list(range(len(paths)))
+    for a, b in _SAME_SHAPES:
+        i, j = paths.index(a), paths.index(b)
+        order[i], order[j] = order[j], order[i]
+    return order
+
+
+@pytest.mark.parametrize("permutation", [_same_shape_swaps, lambda paths: list(range(len(paths)))[::-1]],
+                         ids=["same-shape-swaps", "reversed"])
+def test_checkpoint_restores_by_name_in_any_variable_order(tmp_path, permutation):
+    from elmo_keras.training.train import save_checkpoint
+
+    model, optimizer = _model_and_optimizer(CHECKPOINT_OPTIONS)
+    paths = [v.path.split("/", 1)[1] for v in model.trainable_variables]
+    for a, b in _SAME_SHAPES:
+        assert model.trainable_variables[paths.index(a)].shape == model.trainable_variables[paths.index(b)].shape
+    save_checkpoint(model, optimizer, str(tmp_path), step=7, data_state={"batches_done": 7})
+    _PermutedLanguageModel.permutation = staticmethod(permutation)
+    other, other_optimizer = _model_and_optimizer(CHECKPOINT_OPTIONS, _PermutedLanguageModel, seed=1)
+    assert [v.path.split("/", 1)[1] for v in other.trainable_variables] != paths
+    meta = load_checkpoint(other, str(tmp_path), other_optimizer,
+                           parts=("trainable", "non_trainable", "lstm_state", "optimizer"))
+    assert meta["step"] == 7 and meta["format"] == 2
+    saved, restored = _by_name(model, optimizer), _by_name(other, other_optimizer)
+    assert sorted(saved) == sorted(restored) and len(saved) == 2 * 21 + 2 + 2
+    assert "slot/bilstm/layer_0_recurrent_kernel/accumulator" in saved and "iteration" in saved
+    for name in saved:
+        np.testing.assert_array_equal(restored[name], saved[name], err_msg=name)
+
+
+def test_checkpoint_of_other_variables_names_the_missing_and_unexpected(tmp_path):
+    from elmo_keras.training.train import save_checkpoint
+
+    one = dict(CHECKPOINT_OPTIONS, char_cnn=dict(CHECKPOINT_OPTIONS["char_cnn"], n_highway=1))
+    two = dict(CHECKPOINT_OPTIONS, char_cnn=dict(CHECKPOINT_OPTIONS["char_cnn"], n_highway=2))
+    model, optimizer = _model_and_optimizer(one)
+    save_checkpoint(model, optimizer, str(tmp_path / "one"), step=1, data_state=None)
+    model, optimizer = _model_and_optimizer(two)
+    save_checkpoint(model, optimizer, str(tmp_path / "two"), step=1, data_state=None)
+    with pytest.raises(CheckpointError, match=r"one/checkpoint\.h5: the variables in 'trainable' do not match the "
+                                              r"model's .*missing from the checkpoint: 'char_cnn/highway_1/carry_bias', "
+                                              r"'char_cnn/highway_1/carry_kernel', .*; in the checkpoint but not the "
+                                              r"model: none$"):
+        load_checkpoint(model, str(tmp_path / "one"))
+    model, optimizer = _model_and_optimizer(one)
+    with pytest.raises(CheckpointError, match=r"two/checkpoint\.h5: .* missing from the checkpoint: none; in the "
+                                              r"checkpoint but not the model: 'slot/char_cnn/highway_1/carry_bias/"
+                                              r"accumulator', .* and 0 more|two/checkpoint\.h5: .*'slot/char_cnn/"
+                                              r"highway_1/"):
+        load_checkpoint(model, str(tmp_path / "two"), optimizer, parts=("optimizer_slots",))
+
+
+def test_checkpoint_of_format_1_still_restores_by_its_recorded_paths(tmp_path):
+    """Format 1 (numbered datasets, `path` attributes only) from a process that numbered layers otherwise."""
+    from elmo_keras.training.train import save_checkpoint
+
+    model, optimizer = _model_and_optimizer(CHECKPOINT_OPTIONS)
+    save_checkpoint(model, optimizer, str(tmp_path), step=3, data_state=None)
+    with h5py.File(tmp_path / "checkpoint.h5", "a") as f:
+        meta = json.loads(bytes(f["meta_json"][...]).decode())
+        del f["meta_json"]
+        f.create_dataset("meta_json", data=np.frombuffer(json.dumps(dict(meta, format=1)).encode(), np.uint8))
+        for group in ("trainable", "non_trainable", "lstm_state", "optimizer"):
+            for dataset in f[group].values():
+                del dataset.attrs["name"]
+                first, rest = dataset.attrs["path"].split("/", 1)
+                dataset.attrs["path"] = f"{first}_9/{rest}"  # "adagrad_9/...", "seed_generator_9/..."
+    _PermutedLanguageModel.permutation = staticmethod(_same_shape_swaps)
+    other, other_optimizer = _model_and_optimizer(CHECKPOINT_OPTIONS, _PermutedLanguageModel, seed=1)
+    assert load_checkpoint(other, str(tmp_path), other_optimizer,
+                           parts=("trainable", "non_trainable", "lstm_state", "optimizer"))["format"] == 1
+    saved, restored = _by_name(model, optimizer), _by_name(other, other_optimizer)
+    for name in saved:
+        np.testing.assert_array_equal(restored[name], saved[name], err_msg=name)
+
+
+def test_checkpoint_of_an_unknown_format_says_so(tmp_path):
+    from elmo_keras.training.train import save_checkpoint
+
+    model, optimizer = _model_and_optimizer(CHECKPOINT_OPTIONS)
+    save_checkpoint(model, optimizer, str(tmp_path), step=3, data_state=None)
+    with h5py.File(tmp_path / "checkpoint.h5", "a") as f:
+        del f["meta_json"]
+        f.create_dataset("meta_json", data=np.frombuffer(b'{"format": 3, "step": 3}', np.uint8))
+    with pytest.raises(CheckpointError, match=r"checkpoint\.h5: unknown checkpoint format 3 \(this version reads "
+                                              r"formats 1, 2; a newer elmo_keras wrote it\?\)"):
+        load_checkpoint(model, str(tmp_path))
