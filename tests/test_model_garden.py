@@ -20,9 +20,12 @@ from conftest import FIXTURE_OPTIONS, FIXTURE_WEIGHTS
 REPO = pathlib.Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "model_garden_classifier.py"
 
-pytestmark = pytest.mark.skipif(
-    any(importlib.util.find_spec(name) is None for name in ("official", "tensorflow_hub", "tf_keras")),
-    reason="needs the [model-garden] extra (tf-models-official, tensorflow-hub, tf_keras)")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        any(importlib.util.find_spec(name) is None for name in ("official", "tensorflow_hub", "tf_keras")),
+        reason="needs the [model-garden] extra (tf-models-official, tensorflow-hub, tf_keras)"),
+]
 
 
 def _run_example(*args, cwd):

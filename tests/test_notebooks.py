@@ -74,6 +74,7 @@ def test_saved_quickstart_has_its_plots():
     assert _has_png(_read("01_quickstart"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", build.NOTEBOOKS)
 def test_notebook_runs_top_to_bottom(name):
     notebook = _run(name)
@@ -82,6 +83,7 @@ def test_notebook_runs_top_to_bottom(name):
     assert "tiny CI settings" in _stdout(code[0])
 
 
+@pytest.mark.slow
 def test_quickstart_plots_and_bank_similarities():
     notebook = _run("01_quickstart")
     assert _has_png(notebook)
