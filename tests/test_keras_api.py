@@ -140,6 +140,18 @@ def test_tokenizer_is_the_first_layer_of_a_functional_model():
                                   backbone(batch_to_ids([t.split() for t in TEXTS]))["activations"])
 
 
+def test_elmo_symbolic_outputs_match_its_eager_outputs():
+    x = batch_to_ids(SENTENCES)
+    for keep in (False, True):
+        elmo = Elmo.from_files(FIXTURE_OPTIONS, FIXTURE_WEIGHTS, num_output_representations=2,
+                               keep_sentence_boundaries=keep)
+        symbolic = elmo(keras.Input((x.shape[1], 50), dtype="int32"))
+        eager = elmo(x)
+        for spec, value in zip(symbolic["elmo_representations"] + [symbolic["mask"]],
+                               eager["elmo_representations"] + [eager["mask"]]):
+            assert spec.shape[1:] == tuple(value.shape)[1:] and spec.dtype == keras.backend.standardize_dtype(value.dtype)
+
+
 # --- ElmoBackbone -----------------------------------------------------------------------------------
 
 def test_build_and_load_bilm_return_the_backbone():

@@ -135,6 +135,17 @@ class Elmo(keras.layers.Layer):
             mask = mask[:, 2:]
         return {"elmo_representations": representations, "mask": mask}
 
+    def compute_output_spec(self, char_ids, training=None):
+        # Given, not traced: tracing would run the whole biLM on symbolic
+        # shapes (slow, and on JAX with unknown dimensions fragile).
+        batch, time = char_ids.shape[0], char_ids.shape[1]
+        if time is not None and not self.keep_sentence_boundaries:
+            time -= 2
+        width = 2 * self.options["lstm"]["projection_dim"]
+        representations = [keras.KerasTensor((batch, time, width), dtype=self.compute_dtype)
+                            for _ in range(self.num_output_representations)]
+        return {"elmo_representations": representations, "mask": keras.KerasTensor((batch, time), dtype="bool")}
+
     def get_config(self):
         config = super().get_config()
         config.update({
