@@ -40,6 +40,10 @@ def _boundary_ids(code, max_characters_per_token):
     return ids + 1
 
 
+_BOS_BYTES = BOS_TOKEN.encode()
+_EOS_BYTES = EOS_TOKEN.encode()
+
+
 def token_to_char_ids(token, max_characters_per_token=MAX_CHARACTERS_PER_TOKEN):
     """Return the (max_characters_per_token,) int32 ids of one token.
 
@@ -47,16 +51,27 @@ def token_to_char_ids(token, max_characters_per_token=MAX_CHARACTERS_PER_TOKEN):
     split a multi-byte character, exactly as the original does. The literal
     tokens `<S>` and `</S>` map to the sentence-boundary ids.
 
+    A token may be `bytes`: its bytes are used as they are (invalid UTF-8
+    included), as the in-graph encoder does with a `tf.string`. A `str` is
+    encoded with `errors="ignore"`, as bilm-tf and AllenNLP do: lone
+    surrogates (U+D800-U+DFFF alone, the only code points without a UTF-8
+    form) are dropped, and the boundary test looks at what is left, so
+    `"<S>\\ud800"` is `<S>` too (the originals compare the string first and
+    would give it word ids; the in-graph encoder can only see the bytes).
+
     Example:
 
     >>> token_to_char_ids("<S>")[:4].tolist()
     [259, 257, 260, 261]
+    >>> token_to_char_ids(b"caf\\xc3\\xa9").tolist() == token_to_char_ids("café").tolist()
+    True
     """
-    if token == BOS_TOKEN:
+    data = token if isinstance(token, bytes) else token.encode("utf-8", "ignore")
+    if data == _BOS_BYTES:
         return _boundary_ids(BEGIN_OF_SENTENCE, max_characters_per_token)
-    if token == EOS_TOKEN:
+    if data == _EOS_BYTES:
         return _boundary_ids(END_OF_SENTENCE, max_characters_per_token)
-    data = token.encode("utf-8", "ignore")[: max_characters_per_token - 2]
+    data = data[: max_characters_per_token - 2]
     ids = np.full((max_characters_per_token,), PADDING_CHARACTER, dtype=np.int32)
     ids[0] = BEGIN_OF_WORD
     ids[1 : len(data) + 1] = np.frombuffer(data, dtype=np.uint8)
@@ -79,8 +94,9 @@ def batch_to_ids(batch, max_characters_per_token=MAX_CHARACTERS_PER_TOKEN):
     """Return (len(batch), max_len + 2, max_characters_per_token) int32 ids.
 
     Args:
-        batch: list of sentences, each a list of token strings. An empty
-            sentence still gets its two boundary tokens.
+        batch: list of sentences, each a list of tokens (`str`, or `bytes`
+            used as they are; see `token_to_char_ids`). An empty sentence
+            still gets its two boundary tokens.
         max_characters_per_token: int. Slots per token (50 in every released
             model).
 

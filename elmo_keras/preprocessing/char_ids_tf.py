@@ -10,6 +10,13 @@ Ops used: `Substr`, `StringLength`, `DecodePaddedRaw` (the bytes of a token),
 `StringSplitV2` (whitespace splitting), ragged/dense plumbing (`Pad`,
 `SelectV2`, `Range`, `RaggedTensorToTensor`, ...) and `Assert`.
 
+A tf.string holds bytes, used as they are (invalid UTF-8 included): numpy
+`token_to_char_ids` given the same `bytes` gives the same ids. Python strings
+are encoded as the numpy encoder encodes them, `str.encode("utf-8",
+"ignore")`, which drops lone surrogates (U+D800-U+DFFF alone, the only code
+points without a UTF-8 form; `tf.constant` would refuse them), so both
+encoders give the same ids on every Python string too.
+
 Example:
 
 >>> import tensorflow as tf
@@ -24,6 +31,7 @@ TensorShape([2, 4, 50])
 0
 """
 
+import numpy as np
 import tensorflow as tf
 
 from elmo_keras.preprocessing.char_ids import BEGIN_OF_SENTENCE
@@ -45,6 +53,33 @@ WHITESPACE_CLASS = (
     r"[\t\n\x0b\x0c\r\x1c-\x1f \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}"
     r"\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]"
 )
+
+
+def _utf8(value):
+    """Python strings (also inside lists, tuples and numpy arrays) as UTF-8 bytes, lone surrogates dropped."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "ignore")
+    if isinstance(value, (list, tuple)):
+        return [_utf8(v) for v in value]
+    if isinstance(value, np.ndarray) and value.dtype.kind in "OU":
+        flat = [_utf8(v) for v in value.reshape(-1).tolist()]
+        out = np.empty(len(flat), dtype=object)
+        out[:] = flat
+        return out.reshape(value.shape)
+    return value
+
+
+def _string_tensor(value):
+    """`value` as a tf.string tensor.
+
+    Tensors are taken as they are (bytes). Python `str` values are encoded
+    as the numpy encoder encodes them, `str.encode("utf-8", "ignore")`: a
+    lone surrogate (the only code point without a UTF-8 form) is dropped,
+    where `tf.constant` would refuse the whole input.
+    """
+    if tf.is_tensor(value):
+        return tf.convert_to_tensor(value, dtype=tf.string)
+    return tf.convert_to_tensor(_utf8(value), dtype=tf.string)
 
 
 def _check_width(max_characters_per_token):
@@ -108,7 +143,9 @@ def tokens_to_char_ids(tokens, max_characters_per_token=MAX_CHARACTERS_PER_TOKEN
     ids, and the empty string is an ordinary (empty) word, not padding.
 
     Args:
-        tokens: tf.string tensor of shape S.
+        tokens: tf.string tensor of shape S (any bytes), or Python strings
+            (nested lists or a numpy array), encoded as the numpy encoder
+            does: lone surrogates dropped.
         max_characters_per_token: int, at least 3. Slots per token.
 
     Returns:
@@ -120,7 +157,7 @@ def tokens_to_char_ids(tokens, max_characters_per_token=MAX_CHARACTERS_PER_TOKEN
     [259, 73, 106, 260, 261]
     """
     n = _check_width(max_characters_per_token)
-    tokens = tf.convert_to_tensor(tokens, dtype=tf.string)
+    tokens = _string_tensor(tokens)
     ids = _encode_flat(tf.reshape(tokens, [-1]), n)
     ids = tf.reshape(ids, tf.concat([tf.shape(tokens), [n]], axis=0))
     # The reshape loses what is statically known of the shape; give it back.
@@ -219,7 +256,7 @@ def sentences_to_char_ids(
     TensorShape([1, 4, 50])
     """
     n = _check_width(max_characters_per_token)
-    tokens = tf.convert_to_tensor(tokens, dtype=tf.string)
+    tokens = _string_tensor(tokens)
     sequence_len = tf.cast(tf.convert_to_tensor(sequence_len), tf.int32)
     tokens, sequence_len = _validated(tokens, sequence_len)
     return _frame(tokens_to_char_ids(tokens, n), sequence_len, n)
@@ -270,7 +307,11 @@ def split_sentences(sentences):
     Unicode alike. Bytes that are not valid UTF-8 are kept inside tokens.
 
     Args:
-        sentences: tf.string [batch].
+        sentences: tf.string [batch], or Python strings: those are encoded
+            first, lone surrogates dropped (see `tokens_to_char_ids`), so a
+            token made only of lone surrogates is no token here, where
+            `str.split()` would keep it (and the numpy encoder would give it
+            the ids of the empty word).
 
     Returns:
         tf.RaggedTensor of strings, [batch, (tokens)].
@@ -280,7 +321,7 @@ def split_sentences(sentences):
     >>> split_sentences(tf.constant([" a\\tb\\n", ""])).to_list()
     [[b'a', b'b'], []]
     """
-    sentences = tf.convert_to_tensor(sentences, dtype=tf.string)
+    sentences = _string_tensor(sentences)
     if sentences.shape.rank != 1:
         raise ValueError(
             f"sentences must be a rank-1 [batch] tensor, got shape {sentences.shape}"
