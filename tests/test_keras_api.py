@@ -394,6 +394,7 @@ LOAD_SCRIPT = """
 """
 
 
+@pytest.mark.slow
 def test_keras_files_reload_in_a_fresh_process_with_only_import_elmo_keras(tmp_path):
     x = batch_to_ids(SENTENCES)
     texts = [" ".join(s) for s in SENTENCES]
@@ -479,6 +480,7 @@ JAX_SCRIPT = """
 """
 
 
+@pytest.mark.slow
 def test_text_embedder_on_jax_with_tokenizer_in_tf_data(tmp_path):
     pytest.importorskip("jax")
     texts = [" ".join(s) for s in SENTENCES]
