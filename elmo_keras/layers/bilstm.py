@@ -117,7 +117,7 @@ class BiLSTM(keras.layers.Layer):
 
     >>> import numpy as np
     >>> lstm = BiLSTM(units=8, projection_dim=4, n_layers=2, cell_clip=3.0, proj_clip=3.0)
-    >>> lstm(np.ones((2, 5, 4), "float32")).shape
+    >>> tuple(lstm(np.ones((2, 5, 4), "float32")).shape)
     (2, 2, 5, 8)
 
     Reference: Peters et al., 2018, "Deep contextualized word representations".

@@ -37,7 +37,7 @@ class CharCNN(keras.layers.Layer):
 
     >>> import numpy as np
     >>> cnn = CharCNN(filters=[[1, 4], [2, 8]], embedding_dim=4, n_highway=1, projection_dim=6)
-    >>> cnn(np.ones((2, 3, 50), "int32")).shape
+    >>> tuple(cnn(np.ones((2, 3, 50), "int32")).shape)
     (2, 3, 6)
 
     Reference: Kim et al., 2016, "Character-Aware Neural Language Models";

@@ -29,7 +29,7 @@ class ConcatProjectionMix(keras.layers.Layer):
     Example:
 
     >>> import numpy as np
-    >>> ConcatProjectionMix(6)(np.ones((2, 3, 4, 8), "float32")).shape
+    >>> tuple(ConcatProjectionMix(6)(np.ones((2, 3, 4, 8), "float32")).shape)
     (2, 4, 6)
     """
 

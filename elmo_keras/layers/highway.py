@@ -21,7 +21,7 @@ class Highway(keras.layers.Layer):
     Example:
 
     >>> import numpy as np
-    >>> Highway()(np.ones((2, 3), "float32")).shape
+    >>> tuple(Highway()(np.ones((2, 3), "float32")).shape)
     (2, 3)
 
     Reference: Srivastava et al., 2015, "Highway Networks".

@@ -53,7 +53,7 @@ class LSTMCellWithProjection(keras.layers.Layer):
 
     >>> import numpy as np, keras
     >>> rnn = keras.layers.RNN(LSTMCellWithProjection(8, 4, cell_clip=3.0), return_sequences=True)
-    >>> rnn(np.ones((2, 5, 3), "float32")).shape
+    >>> tuple(rnn(np.ones((2, 5, 3), "float32")).shape)
     (2, 5, 4)
     """
 

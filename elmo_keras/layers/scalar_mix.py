@@ -38,7 +38,7 @@ class ScalarMix(keras.layers.Layer):
     Example:
 
     >>> import numpy as np
-    >>> ScalarMix(3)(np.ones((2, 3, 4, 5), "float32")).shape
+    >>> tuple(ScalarMix(3)(np.ones((2, 3, 4, 5), "float32")).shape)
     (2, 4, 5)
     """
 
