@@ -56,7 +56,7 @@ def preset_files(preset):
         ValueError: a directory with several `.hdf5` files, or a preset that
             is neither a known name nor a directory.
     """
-    # pretrained.py reads hdf5 headers to verify downloads; only needed here.
+    # The download code (urllib, http.client) loads only when a preset is asked for.
     from elmo_keras import pretrained
 
     preset = os.fspath(preset)
