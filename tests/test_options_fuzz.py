@@ -8,6 +8,7 @@ is allocated.
 import copy
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -218,5 +219,5 @@ def test_cli_embed_with_absurd_options_exits_1_with_one_line(tmp_path, capsys, m
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1, err
     assert err[0].startswith("elmo-keras embed: error: ") and "options.json: " in err[0]
-    assert len(__import__("re").findall(field, err[0])) == 1, err[0]
+    assert len(re.findall(field, err[0])) == 1, err[0]
     assert not (tmp_path / "out.hdf5").exists()
