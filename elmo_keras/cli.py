@@ -171,6 +171,7 @@ def _build_embed(sub):
 EXTERNAL_COMMANDS = [
     ("elmo_keras.serving.cli", "add_parsers"),
     ("elmo_keras.training.cli", "add_parsers"),
+    ("elmo_keras.beam.cli", "add_parsers"),
 ]
 
 

@@ -1,0 +1,251 @@
+"""Beam `ModelHandler`s for ELMo: load the biLM once per worker, embed batches of token lists.
+
+Beam's `TFModelHandlerTensor` loads with `tf.keras.models.load_model`, which
+Keras 3 refuses for a SavedModel; these handlers load the model themselves.
+Both give, for a batch of token lists, one float32 array per sentence of
+shape (layers, tokens, 2 * projection_dim), exactly as `ElmoEmbedder` does:
+layer 0 is the char-CNN vector repeated for both directions, then each LSTM
+layer; an empty sentence gives (layers, 0, dim).
+
+- `ElmoEmbedderHandler(options_file, weight_file)` (or `model="small"`, or
+  nothing for the bundled model) runs an `ElmoEmbedder` (token cache, packed
+  rows, XLA): the faster one on CPUs.
+- `ElmoSavedModelHandler(model_dir)` calls the `tokens` signature of a
+  SavedModel written by `elmo_keras.export_savedmodel` (`elmo-keras export`):
+  `model_dir` is the export folder (its highest version is used) or one
+  version folder.
+
+The model a handler loads embeds under a lock, so that the threads of one
+worker process share one copy of it. The handlers work with Beam's own
+`RunInference` (which batches by count: pass `max_batch_size`), and with
+`elmo_keras.beam.EmbedSentences`, which batches by a token budget instead.
+
+Example:
+
+>>> handler = ElmoEmbedderHandler("tests/data/bilm-tf/options.json", "tests/data/bilm-tf/lm_weights.hdf5")
+>>> model = handler.load_model()
+>>> [result.inference.shape for result in handler.run_inference([["Hello", "world"], []], model)]
+[(3, 2, 32), (3, 0, 32)]
+
+Remote files (`gs://...`, any filesystem Beam knows) are copied to a local
+temporary folder on the worker before loading; `model="original"` fetches the
+released model on the worker (once per machine, into its cache).
+"""
+
+import os
+import re
+import shutil
+import tempfile
+import threading
+
+import numpy as np
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.ml.inference.base import ModelHandler, PredictionResult
+
+METRICS_NAMESPACE = "elmo_keras"
+SAVED_MODEL_FILE = "saved_model.pb"
+
+
+def is_local_path(path):
+    """Whether `path` is on the local filesystem (no scheme, or file://)."""
+    return FileSystems.get_scheme(path) in (None, "file")
+
+
+def resolve_savedmodel_dir(model_dir):
+    """The SavedModel folder for `model_dir`: itself, or its highest all-digit version folder.
+
+    `model_dir` may be TF Serving's model base path (`savedmodels/elmo`, as
+    `elmo-keras export` writes it) or one version folder in it
+    (`savedmodels/elmo/1`). Raises FileNotFoundError naming the folder.
+
+    >>> from elmo_keras.pretrained import DEFAULT_MODEL_DIR
+    >>> os.path.basename(resolve_savedmodel_dir(os.path.join(DEFAULT_MODEL_DIR, "savedmodel")))
+    '1'
+    """
+    model_dir = os.fspath(model_dir).rstrip("/") or "/"
+    if FileSystems.exists(FileSystems.join(model_dir, SAVED_MODEL_FILE)):
+        return model_dir
+    versions = {}
+    try:
+        matches = FileSystems.match([FileSystems.join(model_dir, "*", SAVED_MODEL_FILE)])[0].metadata_list
+    except Exception:  # noqa: BLE001 - Beam raises BeamIOError for a folder that is not there
+        matches = []
+    for metadata in matches:
+        version = metadata.path[: -len(SAVED_MODEL_FILE) - 1].rstrip("/").rsplit("/", 1)[-1]
+        if re.fullmatch(r"\d+", version):
+            versions[int(version)] = metadata.path[: -len(SAVED_MODEL_FILE) - 1].rstrip("/")
+    if not versions:
+        raise FileNotFoundError(f"{model_dir}: no SavedModel there ({SAVED_MODEL_FILE}), nor in a version "
+                                f"folder of it ({FileSystems.join(model_dir, '1')}/...); pass the folder "
+                                f"that `elmo-keras export` wrote, or one version folder in it")
+    return versions[max(versions)]
+
+
+def _local_copy(path, folder):
+    """`path` itself if local, else a copy of the file (any Beam filesystem) in the local `folder`."""
+    if is_local_path(path):
+        return path
+    target = os.path.join(folder, path.rstrip("/").rsplit("/", 1)[-1])
+    with FileSystems.open(path) as source, open(target, "wb") as out:
+        shutil.copyfileobj(source, out)
+    return target
+
+
+class ElmoModel:
+    """What the handlers' `load_model` returns: `embed(token_lists)` under a lock.
+
+    Attributes: `num_layers` (char-CNN layer + LSTM layers) and `dim`
+    (2 * projection_dim).
+    """
+
+    def __init__(self, embed_fn, num_layers, dim, description):
+        self._embed_fn = embed_fn
+        self._lock = threading.Lock()
+        self.num_layers = num_layers
+        self.dim = dim
+        self.description = description
+
+    def embed(self, token_lists):
+        """One float32 array (num_layers, len(tokens), dim) per token list, in order."""
+        token_lists = [list(tokens) for tokens in token_lists]
+        if not token_lists:
+            return []
+        with self._lock:
+            return self._embed_fn(token_lists)
+
+    def __repr__(self):
+        return f"ElmoModel({self.description}, num_layers={self.num_layers}, dim={self.dim})"
+
+
+class _ElmoHandler(ModelHandler):
+    """What both handlers share: token lists in, `PredictionResult(tokens, array)` out."""
+
+    def run_inference(self, batch, model, inference_args=None):
+        """Embed `batch` (token lists) with the loaded `model`; one `PredictionResult` per sentence."""
+        self.validate_inference_args(inference_args)
+        return [PredictionResult(tokens, vectors) for tokens, vectors in zip(batch, model.embed(batch))]
+
+    def validate_inference_args(self, inference_args):
+        if inference_args:
+            raise ValueError(f"{type(self).__name__} takes no inference_args, found {sorted(inference_args)}")
+
+    def get_num_bytes(self, batch):
+        return sum(len(token.encode("utf-8")) for tokens in batch for token in tokens)
+
+    def get_metrics_namespace(self):
+        return METRICS_NAMESPACE
+
+
+class ElmoEmbedderHandler(_ElmoHandler):
+    """Load an `ElmoEmbedder` from the original options/weights files on each worker.
+
+    Args:
+        options_file, weight_file: the original `options.json` and weights
+            `.hdf5` (local or on any Beam filesystem); with neither and no
+            `model`, the bundled default model.
+        model: str or None. A released model name (`small`, `medium`,
+            `original`, `original_5.5b`), fetched on the worker into its cache.
+        jit_compile, token_cache_size, pack_sentences: as in `ElmoEmbedder`.
+        **batching_kwargs: `min_batch_size`, `max_batch_size`, ... for Beam's
+            `RunInference` (sentences per batch); `EmbedSentences` ignores them.
+    """
+
+    def __init__(self, options_file=None, weight_file=None, model=None, jit_compile=True,
+                 token_cache_size=100_000, pack_sentences="auto", **batching_kwargs):
+        super().__init__(**batching_kwargs)
+        if model is not None and (options_file or weight_file):
+            raise ValueError("pass either model or options_file/weight_file, not both")
+        if bool(options_file) != bool(weight_file):
+            raise ValueError("pass both options_file and weight_file, or neither for the bundled default model")
+        self.options_file = options_file
+        self.weight_file = weight_file
+        self.model = model
+        self.jit_compile = jit_compile
+        self.token_cache_size = token_cache_size
+        self.pack_sentences = pack_sentences
+
+    def model_files(self):
+        """(options_file, weight_file) on this machine: fetched, copied or the bundled ones."""
+        from elmo_keras.pretrained import default_model_files, fetch_pretrained
+
+        if self.model is not None:
+            return fetch_pretrained(self.model, progress=False)
+        if not self.options_file:
+            return default_model_files()
+        if is_local_path(self.options_file) and is_local_path(self.weight_file):
+            return self.options_file, self.weight_file
+        folder = tempfile.mkdtemp(prefix="elmo_keras_model_")
+        return _local_copy(self.options_file, folder), _local_copy(self.weight_file, folder)
+
+    def load_model(self):
+        from elmo_keras.embedder import ElmoEmbedder
+
+        options_file, weight_file = self.model_files()
+        embedder = ElmoEmbedder(options_file, weight_file, jit_compile=self.jit_compile,
+                                token_cache_size=self.token_cache_size, pack_sentences=self.pack_sentences)
+        return ElmoModel(embedder.embed_batch, embedder.num_layers, embedder.dim,
+                         f"ElmoEmbedder({weight_file})")
+
+
+class ElmoSavedModelHandler(_ElmoHandler):
+    """Load a SavedModel of `elmo_keras.export_savedmodel` with `tf.saved_model.load`; call `tokens`.
+
+    The `tokens` signature takes the tokens padded with "" and their counts,
+    and gives `word_emb` (the char-CNN vector) and `lstm_outputs1..n`; the
+    handler stacks them as `ElmoEmbedder` does (layer 0 = `word_emb` twice).
+
+    Args:
+        model_dir: the export folder (TF Serving's base path; its highest
+            version is used) or one version folder in it; local or on any
+            filesystem TensorFlow reads.
+        **batching_kwargs: `min_batch_size`, `max_batch_size`, ... for Beam's
+            `RunInference`.
+
+    Example:
+
+    >>> import os
+    >>> from elmo_keras.pretrained import DEFAULT_MODEL_DIR
+    >>> handler = ElmoSavedModelHandler(os.path.join(DEFAULT_MODEL_DIR, "savedmodel"))
+    >>> model = handler.load_model()
+    >>> [v.shape for v in model.embed([["The", "bank", "."], []])]
+    [(3, 3, 256), (3, 0, 256)]
+    """
+
+    def __init__(self, model_dir, **batching_kwargs):
+        super().__init__(**batching_kwargs)
+        self.model_dir = os.fspath(model_dir)
+
+    def load_model(self):
+        import tensorflow as tf
+
+        export_dir = resolve_savedmodel_dir(self.model_dir)
+        loaded = tf.saved_model.load(export_dir)
+        if "tokens" not in loaded.signatures:
+            raise ValueError(f"{export_dir}: the SavedModel has no 'tokens' signature (signatures: "
+                             f"{sorted(loaded.signatures)}); export it with elmo_keras.export_savedmodel")
+        function = loaded.signatures["tokens"]
+        outputs = function.structured_outputs
+        n_lstm = len([name for name in outputs if re.fullmatch(r"lstm_outputs\d+", name)])
+        if "word_emb" not in outputs or not n_lstm:
+            raise ValueError(f"{export_dir}: the 'tokens' signature lacks word_emb/lstm_outputs1..n "
+                             f"(outputs: {sorted(outputs)}); export it with elmo_keras.export_savedmodel")
+        names = [f"lstm_outputs{k}" for k in range(1, n_lstm + 1)]
+
+        def embed(token_lists):
+            lengths = [len(tokens) for tokens in token_lists]
+            width = max(lengths)
+            padded = np.empty((len(token_lists), width), dtype=object)
+            padded[:] = ""
+            for row, tokens in enumerate(token_lists):
+                padded[row, : len(tokens)] = tokens
+            out = function(tokens=tf.constant(padded, tf.string),
+                           sequence_len=tf.constant(lengths, tf.int32))
+            word = out["word_emb"].numpy()
+            stacked = np.stack([np.concatenate([word, word], axis=-1)]
+                               + [out[name].numpy() for name in names], axis=1).astype(np.float32, copy=False)
+            return [np.ascontiguousarray(stacked[row, :, :n]) for row, n in enumerate(lengths)]
+
+        # Keep the loaded object alive with the function it owns.
+        embed.loaded = loaded
+        dim = int(outputs[names[0]].shape[-1])
+        return ElmoModel(embed, n_lstm + 1, dim, f"SavedModel({export_dir})")
