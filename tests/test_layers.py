@@ -8,6 +8,7 @@ from elmo_keras import (BiLSTM, CharCNN, ConcatProjectionMix, Highway, LSTMCellW
                         batch_to_ids)
 from elmo_keras.layers.bilstm import reverse_within_length
 from elmo_keras.preprocessing.char_ids import trim_padding_characters
+from reference_bilm import float32_tolerance
 
 
 def _sigmoid(x):
@@ -34,10 +35,18 @@ def test_highway_matches_numpy():
     x = np.random.default_rng(0).normal(size=(3, 5)).astype("float32")
     layer = Highway()
     y = np.asarray(layer(x))
-    wc, bc = layer.carry_kernel.numpy(), layer.carry_bias.numpy()
-    wt, bt = layer.transform_kernel.numpy(), layer.transform_bias.numpy()
-    g = _sigmoid(x @ wc + bc)
-    np.testing.assert_allclose(y, g * np.maximum(x @ wt + bt, 0) + (1 - g) * x, atol=1e-6)
+    weights = [v.numpy() for v in (layer.carry_kernel, layer.carry_bias, layer.transform_kernel,
+                                   layer.transform_bias)]
+
+    def highway(dtype):
+        xd, (wc, bc, wt, bt) = x.astype(dtype), (w.astype(dtype) for w in weights)
+        g = _sigmoid(xd @ wc + bc)
+        return g * np.maximum(xd @ wt + bt, 0) + (1 - g) * xd
+
+    # float32 against float64, within the drift of a float32 evaluation
+    # (see reference_bilm.float32_tolerance): at least 8 ulps of the output.
+    expected = highway(np.float64)
+    np.testing.assert_allclose(y, expected, rtol=0, atol=float32_tolerance([expected], [highway(np.float32)]))
 
 
 def test_char_cnn_padding_id_embeds_to_zero_and_shape():
