@@ -151,6 +151,7 @@ def test_cli_embed_writes_allennlp_layout(tmp_path, capsys):
         assert f["2"].shape == (6, 32)
 
 
+@pytest.mark.slow
 def test_cli_reports_errors_without_traceback(tmp_path):
     inp = _write(tmp_path / "in.txt", LINES[:2])
     existing = tmp_path / "keep.hdf5"

@@ -229,6 +229,7 @@ def assert_hub_outputs(got, expected, lengths):
                 assert np.all(value[k, n:] == 0), f"{name}: row {k} padding is not exactly 0"
 
 
+@pytest.mark.slow
 def test_fresh_interpreter_matches_embedder(outside, embedder):
     report = outside["report"]
     assert report["elmo_keras_importable"] is False
@@ -238,6 +239,7 @@ def test_fresh_interpreter_matches_embedder(outside, embedder):
     assert_hub_outputs(got, expected_outputs(embedder, TOKENS), [len(t) for t in TOKENS])
 
 
+@pytest.mark.slow
 def test_all_signatures_agree_and_calls_are_deterministic(outside):
     default = outputs_of(outside, "default")
     # char_ids from numpy batch_to_ids give what the in-graph encoder gives.
@@ -248,6 +250,7 @@ def test_all_signatures_agree_and_calls_are_deterministic(outside):
             np.testing.assert_array_equal(other[name], default[name], err_msg=f"{prefix}/{name}")
 
 
+@pytest.mark.slow
 def test_default_export_has_only_core_ops(outside, core_export):
     report = outside["report"]
     # The walk covers function bodies (string splitting, the LSTM loop), not
@@ -260,6 +263,7 @@ def test_default_export_has_only_core_ops(outside, core_export):
     assert recorded == {"tokenizer": "core", "non_core_ops": []}
 
 
+@pytest.mark.slow
 def test_tensorflow_text_export_lists_its_ops_and_loads_after_import(outside, text_export, embedder):
     report = outside["report"]
     assert text_export["non_core_ops"] == ["RegexSplitWithOffsets"]
@@ -272,6 +276,7 @@ def test_tensorflow_text_export_lists_its_ops_and_loads_after_import(outside, te
                        [len(s) for s in sentences])
 
 
+@pytest.mark.slow
 def test_saved_model_cli_show_and_run(outside):
     show = outside["show"]
     for name in ["signature_def['default']", "signature_def['serving_default']", "signature_def['tokens']",

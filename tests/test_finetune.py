@@ -190,12 +190,14 @@ def jax_run(trained, tmp_path_factory):
     return report
 
 
+@pytest.mark.slow
 def test_keras_file_reloads_to_identical_predictions_on_tensorflow_and_jax(jax_run):
     np.testing.assert_array_equal(jax_run["tf_reloaded_predictions"], jax_run["tf_predictions"])
     assert jax_run["backend"] == "jax" and jax_run["reload_identical"]
     np.testing.assert_allclose(jax_run["predictions"], jax_run["tf_predictions"], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_jit_compiled_step_on_jax_gives_the_loss_of_the_tensorflow_graph_step(jax_run):
     # From the same saved weights, on the same batch: the loss before and after one SGD step.
     assert jax_run["jit_compile"] is True

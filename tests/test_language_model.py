@@ -292,6 +292,7 @@ def test_training_options_defaults_and_errors():
         validate_training_options({"lstm": {"projection_dim": 4, "n_layers": 1}, "char_cnn": {}})
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="starts the JAX run from the TF run")
 def test_language_model_on_jax(tmp_path):
     pytest.importorskip("jax")

@@ -55,6 +55,7 @@ def checkpoint_arrays(save_dir, groups=("trainable", "optimizer")):
         return {f"{g}/{n}": f[g][n][...] for g in groups for n in f[g]}
 
 
+@pytest.mark.slow
 def test_two_workers_match_one_process(tmp_path):
     from elmo_keras.training.train import read_checkpoint_meta, train
 
@@ -133,10 +134,12 @@ def run_on_two_devices(tmp_path, env):
     assert max(report["max_difference"].values()) < 1e-5, report["max_difference"]
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_matches_one_device(tmp_path):
     run_on_two_devices(tmp_path, {"KERAS_BACKEND": "tensorflow", "CUDA_VISIBLE_DEVICES": ""})
 
 
+@pytest.mark.slow
 def test_jax_data_parallel_matches_one_device(tmp_path):
     pytest.importorskip("jax")
     run_on_two_devices(tmp_path, {"KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu",

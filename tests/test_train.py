@@ -149,6 +149,7 @@ def trained(english):
     return save_dir, result
 
 
+@pytest.mark.slow
 def test_short_training_beats_unigram_perplexity_on_english(english, trained):
     save_dir, result = trained
     assert result["step"] == 250
@@ -163,6 +164,7 @@ def test_short_training_beats_unigram_perplexity_on_english(english, trained):
     assert os.listdir(save_dir / "logs" / "train")  # TensorBoard events
 
 
+@pytest.mark.slow
 def test_perplexity_result(english, trained):
     save_dir, _ = trained
     result = perplexity(str(save_dir), str(english / "vocab.txt"), str(english / "heldout.txt"), batch_size=16)
@@ -176,6 +178,7 @@ def test_perplexity_result(english, trained):
     assert again == result
 
 
+@pytest.mark.slow
 def test_dump_weights_round_trip(english, trained, tmp_path):
     save_dir, _ = trained
     options_file, weight_file = str(tmp_path / "options.json"), str(tmp_path / "weights.hdf5")
@@ -312,6 +315,7 @@ def test_restart_from_released_weights(tmp_path):
             np.testing.assert_allclose(again[name], first[name], atol=1e-6, err_msg=name)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="starts the JAX run from the TF run")
 def test_resume_on_jax(tmp_path):
     """Checkpoints in the middle of a JAX epoch (whose state lives outside the
