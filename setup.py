@@ -32,7 +32,7 @@ EXTRAS = {
     "hub": HUB,
     # Nothing in elmo_keras imports Beam: the extra is for embedding in Beam pipelines. 2.77.0 co-installs
     # with TensorFlow 2.20 and numpy 2.4 on Python 3.11 (it caps protobuf below 7 and pillow below 13).
-    "beam": ["apache-beam==2.77.0"],
+    "beam": ["apache-beam==2.77.0", "google-crc32c>=1.5"],  # google-crc32c: TFRecord output (embed-beam)
     "notebooks": ["matplotlib>=3.8", "nbformat>=5.9", "nbclient>=0.10", "ipykernel>=6.29", *HUB],
     "test": ["pytest>=8", "hypothesis>=6.100"],
     # TensorFlow Model Garden (tf_keras): examples/model_garden_classifier.py.

@@ -142,9 +142,11 @@ def _model_handler(args):
 def _check_paths(args):
     """The input matches files; the output shards may be written."""
     from elmo_keras.arguments import check_output_file
-    from elmo_keras.beam.files import SUFFIXES, existing_shards, match_files
+    from elmo_keras.beam.files import SUFFIXES, check_tfrecord_support, existing_shards, match_files
     from elmo_keras.beam.model_handler import is_local_path
 
+    if args.output_format == "tfrecord":
+        check_tfrecord_support()
     matched = match_files(args.input)
     existing = existing_shards(args.output, args.output_format)
     if existing and not args.overwrite:

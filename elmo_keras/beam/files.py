@@ -71,6 +71,15 @@ def _check_format(output_format):
     return output_format
 
 
+def check_tfrecord_support():
+    """Raise ValueError unless a CRC32C library for Beam's TFRecord sink is installed."""
+    import importlib.util
+
+    if not any(importlib.util.find_spec(name) for name in ("google_crc32c", "snappy", "crcmod")):
+        raise ValueError("TFRecord output needs a CRC32C library for Beam's WriteToTFRecord: pip install "
+                         "google-crc32c (the elmo-keras[beam] extra has it), or use the parquet format")
+
+
 def shard_regex(prefix, output_format):
     """The names Beam's sinks give the shards of `prefix`: `prefix-SSSSS-of-NNNNN<suffix>`."""
     return re.compile(re.escape(prefix) + r"-\d{5,}-of-\d{5,}" + re.escape(SUFFIXES[_check_format(output_format)]))
@@ -244,6 +253,8 @@ class WriteEmbeddings(beam.PTransform):
         super().__init__(label)
         self.prefix = prefix
         self.output_format = _check_format(output_format)
+        if self.output_format == "tfrecord":
+            check_tfrecord_support()
         self.num_shards = num_shards
         self.remove_stale_shards = remove_stale_shards
 
