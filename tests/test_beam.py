@@ -171,6 +171,7 @@ def savedmodel(tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow
 def test_cli_savedmodel_tfrecord_and_overwrite(corpus, reference, savedmodel, tmp_path):
     """--model-dir (the export folder), TFRecord, --layers average; --overwrite replaces all shards."""
     import tensorflow as tf
