@@ -86,7 +86,10 @@ class CharCNN(keras.layers.Layer):
         # oneDNN's convolution returns a wrong shape on 0 rows. Batches with
         # tokens run unchanged (in a graph the filler has 0 rows).
         n_flat = ops.shape(flat_ids)[0]
-        maybe_empty = not isinstance(n_flat, int) or n_flat == 0
+        # Known sizes decide now; a size known only at run time (a graph
+        # tensor) gets the filler of max(1 - n, 0) rows. A symbolic size
+        # while Keras infers shapes (JAX) is neither: nothing runs then.
+        maybe_empty = n_flat == 0 if isinstance(n_flat, int) else ops.is_tensor(n_flat)
         if maybe_empty:
             n_filler = max(1 - n_flat, 0) if isinstance(n_flat, int) else ops.maximum(1 - n_flat, 0)
             filler = ops.zeros((n_filler, ops.shape(flat_ids)[1]), dtype=flat_ids.dtype)
