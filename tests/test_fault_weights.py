@@ -17,9 +17,10 @@ import pytest
 from conftest import FIXTURE_OPTIONS, FIXTURE_WEIGHTS
 
 from elmo_keras import WeightFileError
-from elmo_keras.io.hdf5 import load_weights, read_weight_arrays
+from elmo_keras.io.hdf5 import expected_weight_shapes, read_weight_arrays
 from elmo_keras.io.options import load_options
 from elmo_keras.models.bilm import build_bilm
+from elmo_keras.models.weight_layout import load_weights
 
 HEADER_BYTES = 4096
 FLIPS = 16
@@ -32,7 +33,7 @@ def model():
 
 @pytest.fixture(scope="module")
 def original(model):
-    return read_weight_arrays(model, FIXTURE_WEIGHTS)
+    return read_weight_arrays(FIXTURE_WEIGHTS, expected_weight_shapes(load_options(FIXTURE_OPTIONS)))
 
 
 def _weights(model):
@@ -51,7 +52,7 @@ def _try(model, original, path, blob):
     path.write_bytes(blob)
     before = _weights(model)
     try:
-        arrays = read_weight_arrays(model, str(path))
+        arrays = read_weight_arrays(str(path), expected_weight_shapes(load_options(FIXTURE_OPTIONS)))
         load_weights(model, str(path))
     except WeightFileError as e:
         assert str(path) in str(e), str(e)

@@ -122,3 +122,21 @@ def test_expected_shapes_from_options_match_a_written_file(tmp_path):
     _, weight_file = write_random_model(tmp_path, options)
     written = {name: value.shape for name, (value, _) in _datasets(weight_file).items()}
     assert expected_weight_shapes(load_options(str(tmp_path / "options.json"))) == written
+
+
+@pytest.mark.parametrize("config", [dict(), dict(n_layers=3, n_highway=2), dict(filters=((1, 3), (2, 3)),
+                                                                              projection_dim=6)])
+def test_weight_layout_covers_every_dataset_and_variable_once(config):
+    """The one table that loading and saving share: a row per dataset, every variable filled."""
+    from elmo_keras.io.hdf5 import expected_weight_shapes
+    from elmo_keras.io.options import validate_options
+    from elmo_keras.models.bilm import build_bilm
+    from elmo_keras.models.weight_layout import weight_layout
+
+    options = tiny_options(**config)
+    model = build_bilm(options)
+    layout = weight_layout(model)
+    values = {v.path: np.array(v.numpy()) for v in model.trainable_weights}
+    shapes = {row.name: row.to_file(values).shape for row in layout}
+    assert shapes == expected_weight_shapes(validate_options(options))
+    assert {v.path for row in layout for v in row.variables} == set(values)

@@ -10,9 +10,9 @@ Example:
 
 import copy
 
-from elmo_keras.io.hdf5 import save_weights
 from elmo_keras.io.options import save_options, validate_options
 from elmo_keras.models.elmo_backbone import ElmoBackbone
+from elmo_keras.models.weight_layout import save_weights
 
 
 def load_bilm(options_file, weight_file, stateful=False, max_batch_size=64):

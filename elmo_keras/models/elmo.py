@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from elmo_keras.io.hdf5 import load_weights
+from elmo_keras.models.weight_layout import load_weights
 from elmo_keras.io.options import load_options, validate_options
 from elmo_keras.layers.scalar_mix import ScalarMix
 from elmo_keras.models.elmo_backbone import ElmoBackbone, preset_files

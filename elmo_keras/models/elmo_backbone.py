@@ -7,7 +7,7 @@ import os
 import keras
 from keras import ops
 
-from elmo_keras.io.hdf5 import load_weights
+from elmo_keras.models.weight_layout import load_weights
 from elmo_keras.io.options import load_options, validate_options
 from elmo_keras.layers.bilstm import BiLSTM
 from elmo_keras.layers.char_cnn import CharCNN
@@ -89,8 +89,8 @@ class ElmoBackbone(keras.Model):
     A functional model built from the original `options.json` schema: a
     `CharCNN` (layer `char_cnn`) turns each token's characters into a vector
     and a `BiLSTM` (layer `bilstm`) reads the sentence forward and backward.
-    The weight files of `elmo_keras.io.hdf5` read and write it by those
-    layer names.
+    `elmo_keras.models.weight_layout` maps the original weight files onto it
+    by those layer names.
 
     Args:
         options: dict. The options (`options.json` contents), validated with

@@ -1,8 +1,8 @@
 """The biLM with its softmax: the model that pretraining fits.
 
 `LanguageModel` is the biLM of `elmo_keras.models.bilm` (a `CharCNN` and a
-`BiLSTM` named `char_cnn` and `bilstm`, so the weight files of
-`elmo_keras.io.hdf5` read and write it directly) plus one softmax shared by
+`BiLSTM` named `char_cnn` and `bilstm`, so that `elmo_keras.models.weight_layout`
+reads and writes its weight files directly) plus one softmax shared by
 both directions, as bilm-tf's `bin/train_elmo.py` trains it:
 
 - The forward LM reads `char_ids` and predicts `next_token_id`; the backward

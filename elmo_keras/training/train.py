@@ -54,9 +54,9 @@ import numpy as np
 
 from elmo_keras.io.atomic import atomic_path
 from elmo_keras.io.files import save_bilm
-from elmo_keras.io.hdf5 import load_weights
 from elmo_keras.io.options import OptionsError, save_options
 from elmo_keras.models.language_model import LanguageModel
+from elmo_keras.models.weight_layout import load_weights
 from elmo_keras.training.data import WindowBatcher
 from elmo_keras.training.options import ARCHITECTURE_KEYS, validate_training_options
 from elmo_keras.training.vocab import Vocabulary, read_utf8_text
