@@ -114,11 +114,20 @@ def graph_op_types(concrete_function):
             `tf.function(f).get_concrete_function(...)`) or a `tf.Graph`.
     """
     graph = getattr(concrete_function, "graph", concrete_function)
-    graph_def = graph.as_graph_def()
+    return graph_def_op_types(graph.as_graph_def())
+
+
+def graph_def_op_types(graph_def):
+    """The op types of a `GraphDef` and of every function in its library.
+
+    Calls of library functions by name are not ops and are left out. Reads
+    the protocol buffer only, so no op needs to be registered.
+    """
+    library = graph_def.library.function
     types = {node.op for node in graph_def.node}
-    for function in graph_def.library.function:
+    for function in library:
         types.update(node.op for node in function.node_def)
-    return types - {function.signature.name for function in graph_def.library.function}
+    return types - {function.signature.name for function in library}
 
 
 def non_core_ops(concrete_function):

@@ -260,14 +260,8 @@ def saved_model_op_types(export_dir):
     saved_model = saved_model_pb2.SavedModel()
     with open(os.path.join(export_dir, "saved_model.pb"), "rb") as f:
         saved_model.ParseFromString(f.read())
-    types = set()
-    for meta_graph in saved_model.meta_graphs:
-        library = meta_graph.graph_def.library.function
-        graph_types = {node.op for node in meta_graph.graph_def.node}
-        for function in library:
-            graph_types.update(node.op for node in function.node_def)
-        types |= graph_types - {function.signature.name for function in library}
-    return types
+    return set().union(*(tokenize.graph_def_op_types(meta_graph.graph_def)
+                         for meta_graph in saved_model.meta_graphs))
 
 
 def saved_model_non_core_ops(export_dir):
