@@ -20,6 +20,7 @@ import h5py
 import numpy as np
 
 from elmo_keras.io.atomic import atomic_path
+from elmo_keras.preprocessing.char_ids import N_CHARACTER_CODES
 
 # The prefix of cell `l` of direction `d` (0 forward, 1 backward), as bilm-tf names it.
 LSTM_CELL_PREFIX = "RNN_{d}/RNN/MultiRNNCell/Cell{l}/LSTMCell/"
@@ -34,7 +35,7 @@ def expected_weight_shapes(options):
     cnn, lstm = options["char_cnn"], options["lstm"]
     emb, proj, dim = cnn["embedding"]["dim"], lstm["projection_dim"], lstm["dim"]
     n_filters = sum(n for _, n in cnn["filters"])
-    shapes = {"char_embed": (261, emb)}  # one row per raw character code, no padding row
+    shapes = {"char_embed": (N_CHARACTER_CODES, emb)}  # one row per raw character code, no padding row
     for i, (width, num) in enumerate(cnn["filters"]):
         shapes[f"CNN/W_cnn_{i}"] = (1, width, emb, num)
         shapes[f"CNN/b_cnn_{i}"] = (num,)

@@ -4,10 +4,7 @@ import keras
 from keras import ops
 
 from elmo_keras.layers.highway import Highway
-
-# Raw character codes: 256 bytes and 5 marks (see preprocessing.char_ids).
-# Id 0 is batch padding and always embeds to zeros, so only these rows are weights.
-N_CHARACTER_CODES = 261
+from elmo_keras.preprocessing.char_ids import N_CHARACTER_CODES
 
 
 @keras.saving.register_keras_serializable(package="elmo_keras")

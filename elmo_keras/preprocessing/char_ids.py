@@ -27,6 +27,10 @@ END_OF_SENTENCE = 257
 BEGIN_OF_WORD = 258
 END_OF_WORD = 259
 PADDING_CHARACTER = 260
+# Raw character codes in all: 256 bytes and the 5 marks above. Shifted ids are
+# 1..261; id 0 is batch padding and always embeds to zeros, so a weight file
+# holds one embedding row per raw code.
+N_CHARACTER_CODES = 261
 
 BOS_TOKEN = "<S>"
 EOS_TOKEN = "</S>"

@@ -69,7 +69,6 @@ from keras import ops
 from tensorflow.core.protobuf import saved_model_pb2
 
 from elmo_keras.io.files import load_bilm
-from elmo_keras.layers.char_cnn import N_CHARACTER_CODES
 from elmo_keras.layers.scalar_mix import ScalarMix
 from elmo_keras.models.bilm import get_bilstm
 from elmo_keras.models.bilm import get_char_cnn
@@ -78,6 +77,7 @@ from elmo_keras.models.elmo import remove_sentence_boundaries
 from elmo_keras.preprocessing import char_ids_tf
 from elmo_keras.preprocessing import tokenize
 from elmo_keras.preprocessing.char_ids import MAX_CHARACTERS_PER_TOKEN
+from elmo_keras.preprocessing.char_ids import N_CHARACTER_CODES
 from elmo_keras.preprocessing.char_ids import batch_to_ids
 
 TOKENIZERS = ("core",) + tokenize.TOKENIZER_KINDS

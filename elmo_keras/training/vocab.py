@@ -29,9 +29,8 @@ import sys
 import numpy as np
 
 from elmo_keras.io.atomic import atomic_write_text
+from elmo_keras.preprocessing.char_ids import BOS_TOKEN, EOS_TOKEN
 
-BOS_TOKEN = "<S>"
-EOS_TOKEN = "</S>"
 UNK_TOKEN = "<UNK>"
 SPECIAL_TOKENS = (BOS_TOKEN, EOS_TOKEN, UNK_TOKEN)
 
