@@ -1,5 +1,6 @@
 """The Elmo layer in downstream Keras models: outputs, training, saving."""
 
+import pytest
 import numpy as np
 import keras
 
@@ -60,3 +61,26 @@ def test_fit_trains_only_the_mix_and_task_by_default_and_saves(tmp_path):
 def test_trainable_bilm_option_exposes_all_weights():
     model = _classifier(trainable_bilm=True)
     assert len(model.trainable_weights) == 4 + len(model.get_layer("elmo").bilm.weights)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(dropout=1.5), r"dropout: expected a number in \[0, 1\), found 1\.5"),
+    (dict(dropout=-0.1), r"dropout: expected a number in \[0, 1\)"),
+    (dict(num_output_representations=0), r"num_output_representations: expected a positive integer, found 0"),
+    (dict(l2_coef=-1.0), r"l2_coef: expected a number >= 0, found -1\.0"),
+    (dict(scalar_mix_parameters=[0.0, 1.0]), r"scalar_mix_parameters: expected 3 numbers \(n_layers \+ 1\), found 2"),
+])
+def test_elmo_checks_its_arguments(kwargs, message):
+    from elmo_keras import Elmo
+    from elmo_keras.io.options import load_options
+
+    with pytest.raises(ValueError, match=message):
+        Elmo(load_options(FIXTURE_OPTIONS), **kwargs)
+
+
+def test_backbone_checks_max_batch_size():
+    from elmo_keras import ElmoBackbone
+    from elmo_keras.io.options import load_options
+
+    with pytest.raises(ValueError, match=r"max_batch_size: expected a positive integer, found -2"):
+        ElmoBackbone(load_options(FIXTURE_OPTIONS), stateful=True, max_batch_size=-2)

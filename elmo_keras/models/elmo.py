@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from elmo_keras.arguments import check_fraction, check_positive_int
 from elmo_keras.models.weight_layout import load_weights
 from elmo_keras.io.options import load_options, validate_options
 from elmo_keras.layers.scalar_mix import ScalarMix
@@ -73,6 +74,14 @@ class Elmo(keras.layers.Layer):
                  scalar_mix_parameters=None, l2_coef=0.0, **kwargs):
         super().__init__(**kwargs)
         self.options = validate_options(options)
+        check_positive_int(num_output_representations, "num_output_representations")
+        check_fraction(dropout, "dropout")
+        if isinstance(l2_coef, bool) or not isinstance(l2_coef, (int, float)) or not l2_coef >= 0:
+            raise ValueError(f"l2_coef: expected a number >= 0, found {l2_coef!r}")
+        num_layers = self.options["lstm"]["n_layers"] + 1
+        if scalar_mix_parameters is not None and len(scalar_mix_parameters) != num_layers:
+            raise ValueError(f"scalar_mix_parameters: expected {num_layers} numbers (n_layers + 1), found "
+                             f"{len(scalar_mix_parameters)}")
         self.num_output_representations = num_output_representations
         self.dropout = dropout
         self.keep_sentence_boundaries = keep_sentence_boundaries
@@ -84,7 +93,6 @@ class Elmo(keras.layers.Layer):
         if weight_file is not None:
             load_weights(self.bilm, weight_file)
         self.bilm.trainable = trainable_bilm
-        num_layers = self.options["lstm"]["n_layers"] + 1
         self.scalar_mixes = [
             ScalarMix(num_layers, do_layer_norm=do_layer_norm, initial_weights=scalar_mix_parameters,
                       trainable_weights_=scalar_mix_parameters is None, l2_coef=l2_coef,

@@ -7,10 +7,11 @@ import os
 import keras
 from keras import ops
 
-from elmo_keras.models.weight_layout import load_weights
+from elmo_keras.arguments import check_positive_int
 from elmo_keras.io.options import load_options, validate_options
 from elmo_keras.layers.bilstm import BiLSTM
 from elmo_keras.layers.char_cnn import CharCNN
+from elmo_keras.models.weight_layout import load_weights
 
 DEFAULT_PRESET = "default"
 
@@ -137,6 +138,7 @@ class ElmoBackbone(keras.Model):
 
     def __init__(self, options, stateful=False, max_batch_size=64, **kwargs):
         options = validate_options(options)
+        check_positive_int(max_batch_size, "max_batch_size")
         max_chars = options["char_cnn"]["max_characters_per_token"]
 
         # === Layers ===
