@@ -126,7 +126,7 @@ def _embed(args):
     read_sentences(args.input_file)
     options_file, weight_file = model_files(args)
     embedder = ElmoEmbedder(options_file, weight_file, batch_size=args.batch_size, stateful=args.stateful,
-                            tokenizer=args.tokenizer)
+                            tokenizer=args.tokenizer, max_tokens_per_batch=args.max_tokens_per_batch)
     embedder.embed_file(args.input_file, args.output_file, output_format=args.output_format,
                         batch_size=args.batch_size, forget_sentences=args.forget_sentences,
                         use_sentence_keys=args.use_sentence_keys, progress=not args.quiet,
@@ -158,6 +158,10 @@ def _build_embed(sub):
                    help="how a line is split into tokens: whitespace (default; tokenised text) or "
                         "punctuation (raw text: punctuation split from words)")
     p.add_argument("--batch-size", type=positive_int, default=64, help="sentences per batch (default 64)")
+    p.add_argument("--max-tokens-per-batch", type=positive_int, default=8192,
+                   help="at most this many padded token positions (sentences x longest + 2) per batch, "
+                        "which bounds memory; a longer sentence is a batch of its own (default 8192; "
+                        "not with --stateful, whose batches are --batch-size consecutive lines)")
     p.add_argument("--stateful", action="store_true",
                    help="carry LSTM states from batch to batch per row, as bilm-tf")
     p.add_argument("--use-sentence-keys", action="store_true", help="name datasets by sentence")

@@ -34,6 +34,22 @@ LENGTH_BUCKET = 8
 SORT_WINDOW_BATCHES = 32
 # New tokens per char-CNN call are padded up to a multiple of this.
 TOKEN_BUCKET = 64
+# At most this many new tokens per char-CNN call. The convolutions hold about
+# slots x filters floats per token (150-200 KB at the released sizes' 2,048
+# filters), so a batch of long lines with many distinct tokens is encoded in
+# slices of at most 300-400 MB instead of all at once.
+CHAR_CNN_MAX_TOKENS = 2048
+# Default budget of padded token positions per stateless batch: sentences x
+# padded length. 64 sentences of up to 126 tokens fit; longer ones go in
+# fewer rows. The LSTMs hold about 2 directions x 4 gates x dim floats per
+# position (32 KB at the small size, 128 KB at the original), so 8,192
+# positions are about 0.26 GB (small) or 1 GB (original).
+DEFAULT_MAX_TOKENS_PER_BATCH = 8192
+# A sort window of `embed_sentences` (and a chunk of `embed_file`) also
+# closes at this many tokens, which bounds the vectors held before they are
+# yielded or written: 3 KB a token at the small size (all layers), 12 KB at
+# the original.
+WINDOW_MAX_TOKENS = 65536
 # Packed rows are padded up to a power of two up to this, then to a multiple of it.
 ROW_BUCKET = 8
 # `pack_sentences="auto"` packs when units x projection_dim is below this.
@@ -49,6 +65,60 @@ def _row_bucket(n_rows):
     if n_rows <= ROW_BUCKET:
         return 1 << (n_rows - 1).bit_length()
     return -(-n_rows // ROW_BUCKET) * ROW_BUCKET
+
+
+def padded_length(n_tokens):
+    """Time steps of a batch whose longest sentence has `n_tokens`: + <S> and </S>, up to `LENGTH_BUCKET`."""
+    return -(-(n_tokens + 2) // LENGTH_BUCKET) * LENGTH_BUCKET
+
+
+def budget_batches(lengths, batch_size, max_tokens_per_batch):
+    """Cut sentences of `lengths` tokens into stateless batches; return lists of indices.
+
+    Shortest first (ties in input order). A batch takes at most `batch_size`
+    sentences and, unless `max_tokens_per_batch` is None, grows only while
+    sentences x `padded_length(longest)` stays within it; a sentence too long
+    for the budget on its own is a batch of its own.
+
+    >>> budget_batches([5, 1, 30, 3], batch_size=64, max_tokens_per_batch=16)
+    [[1, 3], [0], [2]]
+    """
+    batches, batch = [], []
+    for index in sorted(range(len(lengths)), key=lambda i: (lengths[i], i)):
+        if batch and (len(batch) == batch_size or (
+                max_tokens_per_batch is not None
+                and (len(batch) + 1) * padded_length(lengths[index]) > max_tokens_per_batch)):
+            batches.append(batch)
+            batch = []
+        batch.append(index)
+    if batch:
+        batches.append(batch)
+    return batches
+
+
+def plan_chunks(lengths, sentences_per_chunk, unit=1, max_tokens=WINDOW_MAX_TOKENS):
+    """Cut sentences of `lengths` tokens into consecutive chunks; return `(start, end)` pairs.
+
+    A chunk holds at most `sentences_per_chunk` sentences and closes early
+    once it holds `max_tokens` tokens or more, at a multiple of `unit`
+    sentences (a stateful run needs whole batches); it holds at least one
+    unit. The plan depends on the lengths alone, so a re-run finds the same chunks.
+
+    >>> plan_chunks([1, 1, 1, 1, 1], sentences_per_chunk=2)
+    [(0, 2), (2, 4), (4, 5)]
+    >>> plan_chunks([10, 10, 1, 1, 1], sentences_per_chunk=4, unit=1, max_tokens=15)
+    [(0, 2), (2, 5)]
+    """
+    chunks, start, tokens = [], 0, 0
+    for end in range(1, len(lengths) + 1):
+        tokens += lengths[end - 1]
+        size = end - start
+        if size == sentences_per_chunk or (tokens >= max_tokens and size % unit == 0):
+            chunks.append((start, end))
+            start, tokens = end, 0
+    if start < len(lengths):
+        chunks.append((start, len(lengths)))
+    return chunks
 
 
 def select_layers(embeddings, output_format):
@@ -92,6 +162,17 @@ class ElmoEmbedder:
             its own), so that the LSTMs run on less padding (with the token
             cache). "auto" packs for LSTMs smaller than the original (see
             `PACKING_MAX_RECURRENT_SIZE`).
+        max_tokens_per_batch: int or None. Without state, a batch holds
+            sentences x padded length (the longest sentence + `<S>` and
+            `</S>`, rounded up to a multiple of `LENGTH_BUCKET`) of at most
+            this many token positions, which bounds the memory of a model
+            call (rows x time x the LSTM's size); a sentence longer than the
+            budget is a batch of its own, embedded whole and exactly (memory
+            then grows with its length alone). Vectors do not depend on it.
+            None: batches of `batch_size` sentences whatever their length.
+            With `stateful=True` it does not apply: stateful batches are
+            always `batch_size` consecutive sentences (each row carries its
+            state), so lower `batch_size` for long lines there.
         tokenizer: str. How `embed_file` and `embed_texts` split a line into
             tokens: "whitespace" (`str.split()`, for text that is already
             tokenised, as AllenNLP's `elmo` command reads it) or
@@ -108,9 +189,13 @@ class ElmoEmbedder:
     """
 
     def __init__(self, options_file=None, weight_file=None, batch_size=64, stateful=False,
-                 token_cache_size=100_000, jit_compile=True, pack_sentences="auto", tokenizer="whitespace"):
+                 token_cache_size=100_000, jit_compile=True, pack_sentences="auto", tokenizer="whitespace",
+                 max_tokens_per_batch=DEFAULT_MAX_TOKENS_PER_BATCH):
         check_positive_int(batch_size, "batch_size")
         check_non_negative_int(token_cache_size, "token_cache_size")
+        if max_tokens_per_batch is not None:
+            check_positive_int(max_tokens_per_batch, "max_tokens_per_batch")
+        self.max_tokens_per_batch = max_tokens_per_batch
         if pack_sentences not in (True, False, "auto"):
             raise ValueError(f"pack_sentences: expected True, False or 'auto', found {pack_sentences!r}")
         self.tokenizer = check_splitter(tokenizer)
@@ -156,7 +241,7 @@ class ElmoEmbedder:
 
     def _padded_length(self, batch):
         # Extra all-padding positions are masked: they change no result or state.
-        return -(-(max(len(s) for s in batch) + 2) // LENGTH_BUCKET) * LENGTH_BUCKET
+        return padded_length(max(len(s) for s in batch))
 
     def _char_id_batch(self, batch):
         ids = np.zeros((len(batch), self._padded_length(batch), self._char_ids.max_characters_per_token),
@@ -169,22 +254,25 @@ class ElmoEmbedder:
         """Char-CNN vectors of distinct tokens, from the cache or computed now."""
         cache = self._token_vectors
         missing = [t for t in tokens if t not in cache]
-        if missing:
-            padded = -(-len(missing) // TOKEN_BUCKET) * TOKEN_BUCKET
+        computed = {}
+        # In slices of at most CHAR_CNN_MAX_TOKENS: the convolutions' memory grows with the tokens per call.
+        for start in range(0, len(missing), CHAR_CNN_MAX_TOKENS):
+            part = missing[start : start + CHAR_CNN_MAX_TOKENS]
+            padded = -(-len(part) // TOKEN_BUCKET) * TOKEN_BUCKET
             ids = np.zeros((1, padded, self._char_ids.max_characters_per_token), dtype=np.int32)
-            ids[0, : len(missing)] = [token_to_char_ids(t, self._char_ids.max_characters_per_token)
-                                      for t in missing]
+            ids[0, : len(part)] = [token_to_char_ids(t, self._char_ids.max_characters_per_token) for t in part]
             ids = trim_padding_characters(ids, self._widest_filter)
             vectors = np.asarray(self._token_encoder.predict_on_batch(ids), dtype=np.float32)[0]
-            cache.update(zip(missing, vectors))
-        out = np.stack([cache[t] for t in tokens])
+            computed.update(zip(part, vectors))
+        out = np.stack([cache[t] if t in cache else computed[t] for t in tokens])
+        cache.update(computed)
         for t in tokens:
             cache.move_to_end(t)
         while len(cache) > self.token_cache_size:
             cache.popitem(last=False)
         return out
 
-    def _activations(self, batch):
+    def _activations(self, batch, max_tokens=None):
         """Activations (rows, layers, time, dim) with boundaries, and where each sentence is.
 
         Returns `(activations, placement)`: sentence k is at row
@@ -205,6 +293,8 @@ class ElmoEmbedder:
         else:
             layout = pack_rows([len(row) for row in rows], time)
             n_rows = _row_bucket(len(layout))
+            if max_tokens is not None and n_rows * time > max_tokens >= len(layout) * time:
+                n_rows = len(layout)  # the bucket's extra rows would break the budget
         index = np.zeros((n_rows, time), dtype=np.int32)
         segment_ids = np.zeros_like(index)
         placement = [None] * len(batch)
@@ -225,12 +315,14 @@ class ElmoEmbedder:
         With `pack_sentences`, short sentences share rows (packed end to end,
         each contextualised on its own), so that the LSTMs run on little padding.
         """
+        # The budget of the `embed_sentences` call that formed this batch, else the embedder's.
+        max_tokens = self.__dict__.pop("_batch_budget", self.max_tokens_per_batch)
         if not batch:
             return []
         if self.stateful and len(batch) > self.batch_size:
             raise ValueError(f"stateful embedding takes at most batch_size={self.batch_size} sentences "
                              f"per batch, got {len(batch)}")
-        activations, placement = self._activations(batch)
+        activations, placement = self._activations(batch, max_tokens)
         activations = np.asarray(activations, dtype=np.float32)
         return [np.ascontiguousarray(activations[r, :, offset + 1 : offset + len(s) + 1])
                 for (r, offset), s in zip(placement, batch)]
@@ -245,7 +337,13 @@ class ElmoEmbedder:
                              f"(its batch_size); found {batch_size}")
         return batch_size
 
-    def embed_texts(self, texts, batch_size=None):
+    def _checked_budget(self, max_tokens_per_batch):
+        """`max_tokens_per_batch` (None: the embedder's), checked before any work."""
+        if max_tokens_per_batch is None:
+            return self.max_tokens_per_batch
+        return check_positive_int(max_tokens_per_batch, "max_tokens_per_batch")
+
+    def embed_texts(self, texts, batch_size=None, max_tokens_per_batch=None):
         """Embed untokenised strings, split with the embedder's `tokenizer`; yield in input order.
 
         >>> embedder = ElmoEmbedder("tests/data/bilm-tf/options.json", "tests/data/bilm-tf/lm_weights.hdf5",
@@ -253,45 +351,56 @@ class ElmoEmbedder:
         >>> [v.shape for v in embedder.embed_texts(["Hello, world.", ""])]
         [(3, 4, 32), (3, 0, 32)]
         """
-        return self.embed_sentences((split_sentence(t, self.tokenizer) for t in texts), batch_size)
+        return self.embed_sentences((split_sentence(t, self.tokenizer) for t in texts), batch_size,
+                                    max_tokens_per_batch)
 
     def embed_sentence(self, sentence):
         """Embed one token list; return (n_layers + 1, n_tokens, dim)."""
         return self.embed_batch([sentence])[0]
 
-    def embed_sentences(self, sentences, batch_size=None):
+    def embed_sentences(self, sentences, batch_size=None, max_tokens_per_batch=None):
         """Embed an iterable of token lists lazily, yielding in input order.
 
-        Without state, sentences of similar length are batched together for
-        speed; with state, batches follow the input order.
+        Without state, sentences are read in windows (`SORT_WINDOW_BATCHES`
+        batches' worth of sentences, or `WINDOW_MAX_TOKENS` tokens), sorted
+        by length and cut into batches of at most `batch_size` sentences and
+        `max_tokens_per_batch` padded token positions (None: the embedder's;
+        see the class docstring), for speed and bounded memory; the vectors
+        do not depend on the batches. With state, batches are `batch_size`
+        consecutive sentences in input order, and the budget does not apply.
+
+        >>> embedder = ElmoEmbedder("tests/data/bilm-tf/options.json", "tests/data/bilm-tf/lm_weights.hdf5")
+        >>> [v.shape for v in embedder.embed_sentences([["a"] * 300, ["b", "c"]], max_tokens_per_batch=64)]
+        [(3, 300, 32), (3, 2, 32)]
         """
         batch_size = self._checked_batch_size(batch_size)
+        budget = self._checked_budget(max_tokens_per_batch)
         window = batch_size if self.stateful else batch_size * SORT_WINDOW_BATCHES
-        chunk = []
+        chunk, tokens = [], 0
         for sentence in sentences:
             chunk.append(list(sentence))
-            if len(chunk) == window:
-                yield from self._embed_chunk(chunk, batch_size)
-                chunk = []
+            tokens += len(chunk[-1])
+            if len(chunk) == window or (not self.stateful and tokens >= WINDOW_MAX_TOKENS):
+                yield from self._embed_chunk(chunk, batch_size, budget)
+                chunk, tokens = [], 0
         if chunk:
-            yield from self._embed_chunk(chunk, batch_size)
+            yield from self._embed_chunk(chunk, batch_size, budget)
 
-    def _embed_chunk(self, chunk, batch_size):
+    def _embed_chunk(self, chunk, batch_size, budget):
         if self.stateful:
             for start in range(0, len(chunk), batch_size):
                 yield from self.embed_batch(chunk[start : start + batch_size])
             return
-        order = sorted(range(len(chunk)), key=lambda i: len(chunk[i]))
         results = [None] * len(chunk)
-        for start in range(0, len(order), batch_size):
-            indices = order[start : start + batch_size]
+        for indices in budget_batches([len(s) for s in chunk], batch_size, budget):
+            self._batch_budget = budget  # read (and dropped) by embed_batch: packed rows stay within it
             for i, emb in zip(indices, self.embed_batch([chunk[i] for i in indices])):
                 results[i] = emb
         yield from results
 
     def embed_file(self, input_file, output_file, output_format="all", batch_size=None,
                    forget_sentences=False, use_sentence_keys=False, progress=True, tokenizer=None,
-                   overwrite=False):
+                   overwrite=False, max_tokens_per_batch=None):
         """Embed a text file (one sentence a line) to hdf5.
 
         The hdf5 is the one AllenNLP's `elmo` command writes: one dataset per
@@ -300,41 +409,56 @@ class ElmoEmbedder:
         index) unless `forget_sentences`. Lines are split with `tokenizer`
         (default: the embedder's). An empty line is an empty sentence: its
         dataset has 0 tokens, (layers, 0, dim) or (0, dim).
+        `max_tokens_per_batch` (None: the embedder's) bounds the padded
+        token positions of a stateless batch, as in `embed_sentences`.
 
         Arguments and paths are checked before any work. An existing
         `output_file` is a finished output: it is replaced only with
-        `overwrite`. Work is saved in chunks in `<output_file>.partial/`; a
-        re-run after an interruption resumes from the finished chunks (it
-        says so, and the progress bar starts there). The output file appears
-        atomically, and only complete.
+        `overwrite`. Work is saved in chunks in `<output_file>.partial/`
+        (`batch_size * SORT_WINDOW_BATCHES` sentences, fewer once a chunk
+        holds `WINDOW_MAX_TOKENS` tokens); a re-run after an interruption
+        resumes from the finished chunks (it says so, and the progress bar
+        starts there). The chunks do not depend on `max_tokens_per_batch`,
+        so a run that ran out of memory resumes with a smaller budget. The
+        output file appears atomically, and only complete. A failed write
+        (a full disk: `OSError` ENOSPC) leaves no partial file: the
+        finished chunks and any earlier output stay as they were, and the
+        same call resumes once there is room.
         """
         if output_format not in OUTPUT_FORMATS:
             raise ValueError(f"output_format: expected one of {OUTPUT_FORMATS}, found {output_format!r}")
         batch_size = self._checked_batch_size(batch_size)
+        budget = self._checked_budget(max_tokens_per_batch)
         tokenizer = check_splitter(self.tokenizer if tokenizer is None else tokenizer)
         check_output_file(output_file, overwrite=overwrite)
         sentences = read_sentences(input_file)
         keys = sentence_keys(input_file, sentences, use_sentence_keys)
-        chunks = ChunkStore(output_file, {
+        chunk_size = batch_size * SORT_WINDOW_BATCHES
+        plan = plan_chunks([len(split_sentence(s, tokenizer)) for s in sentences], chunk_size,
+                           unit=batch_size if self.stateful else 1, max_tokens=WINDOW_MAX_TOKENS)
+        fingerprint = {
             "input_sha256": file_digest(input_file), "n_sentences": len(sentences),
             "weights_sha256": self._weights_digest(), "options": self.options,
             "output_format": output_format, "tokenizer": tokenizer,
-            "stateful": self.stateful, "batch_size": batch_size})
-        chunk_size = batch_size * SORT_WINDOW_BATCHES
-        starts = range(0, len(sentences), chunk_size)
-        done = sum(min(chunk_size, len(sentences) - start) for start in starts if chunks.has(start))
+            "stateful": self.stateful, "batch_size": batch_size}
+        if [start for start, _ in plan] != list(range(0, len(sentences), chunk_size)):
+            # Some chunk closed on its tokens: name the rule, so that chunks of
+            # fixed-size plans (earlier versions) are never mistaken for these.
+            fingerprint["chunk_max_tokens"] = WINDOW_MAX_TOKENS
+        chunks = ChunkStore(output_file, fingerprint)
+        done = sum(end - start for start, end in plan if chunks.has(start))
         if done and progress:
             print(f"resuming {output_file}: {done} of {len(sentences)} sentences were already embedded",
                   file=sys.stderr)
         bar = _progress(len(sentences), progress, initial=0 if self.stateful else done)
         if self.stateful:
             self.reset_states()
-        for start in starts:
+        for start, end in plan:
             if chunks.has(start) and not self.stateful:
                 continue
-            tokens = [split_sentence(s, tokenizer) for s in sentences[start : start + chunk_size]]
+            tokens = [split_sentence(s, tokenizer) for s in sentences[start:end]]
             # Stateful runs recompute finished chunks to rebuild the state.
-            vectors = list(self.embed_sentences(tokens, batch_size))
+            vectors = list(self.embed_sentences(tokens, batch_size, budget))
             if not chunks.has(start):
                 chunks.write(start, [select_layers(v, output_format) for v in vectors])
             bar.update(len(tokens))

@@ -1,0 +1,282 @@
+"""Bounded memory of ElmoEmbedder: a token budget per batch, char-CNN slices, token-bounded windows.
+
+A batch's model call holds rows x time x (the LSTM's size) floats, and the
+char-CNN about slots x filters floats per new token, so the budget
+`max_tokens_per_batch` (rows x padded length), the slices of
+`CHAR_CNN_MAX_TOKENS` new tokens and the windows of `WINDOW_MAX_TOKENS` tokens
+bound what one call and one window hold; a sentence longer than the budget is
+a batch of its own. The tests check every model call's shape against the
+budget and that vectors are bit for bit those without a budget.
+
+Run as a script to measure peak memory at a benchmark size (random weights),
+each case in a fresh process (`ru_maxrss`):
+
+    python tests/test_bounded_memory.py --config small
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+HERE = pathlib.Path(__file__).parent
+sys.path.insert(0, str(HERE))
+
+from conftest import FIXTURE_OPTIONS, FIXTURE_WEIGHTS  # noqa: E402
+
+from elmo_keras import embedder as embedder_module  # noqa: E402
+from elmo_keras.cli import main  # noqa: E402
+from elmo_keras.embedder import (CHAR_CNN_MAX_TOKENS, ElmoEmbedder, budget_batches, padded_length,  # noqa: E402
+                                 plan_chunks)
+
+LETTERS = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+
+
+def random_words(rng, n, longest=8):
+    """`n` random lower-case words of 2..longest letters: almost all distinct, the char-CNN's worst case."""
+    return ["".join(rng.choice(LETTERS, rng.integers(2, longest + 1))) for _ in range(n)]
+
+
+def mixed_sentences(seed=0):
+    """Short and long sentences, empty ones, repeated words."""
+    rng = np.random.default_rng(seed)
+    sentences = [random_words(rng, int(n)) for n in rng.integers(0, 40, 30)]
+    sentences += [random_words(rng, 300), random_words(rng, 1000), [], ["the"] * 700]
+    order = rng.permutation(len(sentences))
+    return [sentences[i] for i in order]
+
+
+class CallShapes:
+    """Records the shapes of every model call of an embedder."""
+
+    def __init__(self, embedder):
+        self.contextualizer, self.token_encoder, self.full = [], [], []
+        for model, calls in ((embedder._contextualizer, self.contextualizer),
+                             (embedder._token_encoder, self.token_encoder), (embedder.model, self.full)):
+            original = model.predict_on_batch
+
+            def spy(x, original=original, calls=calls):
+                calls.append(tuple((x["token_embedding"] if isinstance(x, dict) else x).shape))
+                return original(x)
+
+            model.predict_on_batch = spy
+
+
+@pytest.fixture(scope="module")
+def embedders():
+    return {kind: ElmoEmbedder(FIXTURE_OPTIONS, FIXTURE_WEIGHTS, max_tokens_per_batch=None, **kwargs)
+            for kind, kwargs in {"packed": dict(pack_sentences=True), "unpacked": dict(pack_sentences=False),
+                                 "no cache": dict(token_cache_size=0)}.items()}
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_budget_batches_cover_every_sentence_within_the_budget(seed):
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(0, 300, rng.integers(1, 200)).tolist()
+    budget, batch_size = int(rng.integers(8, 2000)), int(rng.integers(1, 70))
+    batches = budget_batches(lengths, batch_size, budget)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    for batch in batches:
+        width = padded_length(max(lengths[i] for i in batch))
+        assert len(batch) <= batch_size
+        assert len(batch) * width <= budget or len(batch) == 1
+    # Without a budget: batch_size sentences a batch, shortest first.
+    assert [len(b) for b in budget_batches(lengths, batch_size, None)][:-1] == [batch_size] * (
+        -(-len(lengths) // batch_size) - 1)
+
+
+def test_plan_chunks_close_on_tokens_at_whole_batches():
+    lengths = [5000] * 40 + [3] * 100
+    plan = plan_chunks(lengths, sentences_per_chunk=64, unit=4, max_tokens=30000)
+    assert [(s, e) for s, e in plan][:3] == [(0, 8), (8, 16), (16, 24)]  # 6 sentences reach 30,000: round to 8
+    assert plan[0][0] == 0 and plan[-1][1] == len(lengths)
+    assert all(a[1] == b[0] for a, b in zip(plan, plan[1:]))
+    assert all((e - s) % 4 == 0 for s, e in plan[:-1])
+    assert plan_chunks([1] * 10, sentences_per_chunk=4) == [(0, 4), (4, 8), (8, 10)]  # the fixed-size plan
+
+
+@pytest.mark.parametrize("kind", ["packed", "unpacked", "no cache"])
+@pytest.mark.parametrize("budget", [40, 256, 1024])
+def test_same_vectors_with_and_without_a_budget(embedders, kind, budget):
+    embedder = embedders[kind]
+    sentences = mixed_sentences()
+    reference = list(embedder.embed_sentences(sentences, batch_size=16))
+    shapes = CallShapes(embedder)
+    budgeted = list(embedder.embed_sentences(sentences, batch_size=16, max_tokens_per_batch=budget))
+    assert len(budgeted) == len(sentences)
+    for sentence, ours, theirs in zip(sentences, budgeted, reference):
+        assert ours.shape == (3, len(sentence), 32)
+        assert np.array_equal(ours, theirs)  # bit for bit
+    calls = shapes.full if kind == "no cache" else shapes.contextualizer
+    assert len(calls) > len(budget_batches([len(s) for s in sentences], 16, None))  # the budget cut batches
+    for rows, time_steps, *_ in calls:
+        assert rows * time_steps <= budget or rows == 1, (rows, time_steps)
+    assert all(n <= CHAR_CNN_MAX_TOKENS for _, n, *_ in shapes.token_encoder)
+
+
+def test_char_cnn_runs_in_slices_and_the_cache_still_answers(monkeypatch):
+    monkeypatch.setattr(embedder_module, "CHAR_CNN_MAX_TOKENS", 128)
+    sliced = ElmoEmbedder(FIXTURE_OPTIONS, FIXTURE_WEIGHTS, token_cache_size=300)
+    whole = ElmoEmbedder(FIXTURE_OPTIONS, FIXTURE_WEIGHTS, token_cache_size=0)
+    sentence = random_words(np.random.default_rng(1), 1000)  # about 1,000 distinct: 8 slices, cache overflows
+    shapes = CallShapes(sliced)
+    assert np.array_equal(sliced.embed_sentence(sentence), whole.embed_sentence(sentence))
+    assert len(shapes.token_encoder) == -(-len(set(sentence) | {"<S>", "</S>"}) // 128)
+    assert max(n for _, n, *_ in shapes.token_encoder) == 128
+    assert len(sliced._token_vectors) == 300
+    again = sliced.embed_sentence(sentence[-50:])  # partly cached, partly evicted
+    np.testing.assert_array_equal(again, whole.embed_sentence(sentence[-50:]))
+
+
+def test_a_20000_token_sentence_is_a_batch_of_its_own_and_exact(embedders):
+    embedder = embedders["packed"]
+    rng = np.random.default_rng(2)
+    long_sentence = random_words(rng, 20_000)
+    short = [random_words(rng, 5), random_words(rng, 12)]
+    shapes = CallShapes(embedder)
+    out = list(embedder.embed_sentences([short[0], long_sentence, short[1]], max_tokens_per_batch=512))
+    assert [v.shape for v in out] == [(3, 5, 32), (3, 20_000, 32), (3, 12, 32)]
+    assert (1, padded_length(20_000)) in [c[:2] for c in shapes.contextualizer]
+    assert np.all(np.isfinite(out[1]))
+    # The char-CNN layer and the forward LSTM at a position read the tokens up to it only: the
+    # first 40 tokens' vectors equal those of the 40-token prefix embedded alone.
+    prefix = embedder.embed_sentence(long_sentence[:40])
+    np.testing.assert_allclose(out[1][:, :40, :16], prefix[:, :, :16], atol=1e-6)
+    np.testing.assert_allclose(out[1][0, :40], prefix[0], atol=0)
+    np.testing.assert_array_equal(out[0], embedder.embed_sentence(short[0]))
+
+
+def test_stateful_batches_ignore_the_budget():
+    sentences = mixed_sentences(3)[:12]
+    plain = ElmoEmbedder(FIXTURE_OPTIONS, FIXTURE_WEIGHTS, batch_size=4, stateful=True, max_tokens_per_batch=None)
+    budgeted = ElmoEmbedder(FIXTURE_OPTIONS, FIXTURE_WEIGHTS, batch_size=4, stateful=True, max_tokens_per_batch=16)
+    shapes = CallShapes(budgeted)
+    for ours, theirs in zip(budgeted.embed_sentences(sentences), plain.embed_sentences(sentences)):
+        assert np.array_equal(ours, theirs)
+    assert [rows for rows, *_ in shapes.contextualizer] == [4, 4, 4]  # in order, batch_size rows each
+
+
+def test_windows_and_chunks_close_on_tokens(tmp_path, monkeypatch):
+    monkeypatch.setattr(embedder_module, "WINDOW_MAX_TOKENS", 500)
+    embedder = ElmoEmbedder(FIXTURE_OPTIONS, FIXTURE_WEIGHTS, batch_size=64)
+    sentences = mixed_sentences(4)
+    windows = []
+    original = embedder._embed_chunk
+    monkeypatch.setattr(embedder, "_embed_chunk", lambda chunk, *a: windows.append(len(chunk)) or original(chunk, *a))
+    vectors = list(embedder.embed_sentences(sentences))
+    assert sum(windows) == len(sentences) and len(windows) > 1
+    inp = tmp_path / "in.txt"
+    inp.write_text("\n".join(" ".join(s) for s in sentences) + "\n", encoding="utf-8")
+    embedder.embed_file(str(inp), str(tmp_path / "out.hdf5"), progress=False, max_tokens_per_batch=128)
+    manifest = []
+    monkeypatch.setattr(embedder_module.ChunkStore, "remove", lambda self: manifest.append(self.starts()))
+    embedder.embed_file(str(inp), str(tmp_path / "again.hdf5"), progress=False)
+    lengths = [len(s) for s in sentences]
+    assert manifest == [[s for s, _ in plan_chunks(lengths, 64 * 32, max_tokens=500)]] and len(manifest[0]) > 1
+    import h5py
+
+    for name in ("out.hdf5", "again.hdf5"):
+        with h5py.File(tmp_path / name, "r") as f:
+            for i, v in enumerate(vectors):
+                assert np.array_equal(f[str(i)][...], v)
+
+
+def test_cli_flag(tmp_path, capsys):
+    sentences = mixed_sentences(5)[:10]
+    inp = tmp_path / "in.txt"
+    inp.write_text("\n".join(" ".join(s) for s in sentences) + "\n", encoding="utf-8")
+    model = ["--options-file", FIXTURE_OPTIONS, "--weight-file", FIXTURE_WEIGHTS, "--quiet"]
+    with pytest.raises(SystemExit) as error:
+        main(["embed", str(inp), str(tmp_path / "bad.hdf5"), "--max-tokens-per-batch", "0", *model])
+    assert error.value.code == 2
+    assert "--max-tokens-per-batch: expected a positive integer, found '0'" in capsys.readouterr().err
+    assert main(["embed", str(inp), str(tmp_path / "out.hdf5"), "--max-tokens-per-batch", "64", *model]) == 0
+    import h5py
+
+    embedder = ElmoEmbedder(FIXTURE_OPTIONS, FIXTURE_WEIGHTS, max_tokens_per_batch=None)
+    with h5py.File(tmp_path / "out.hdf5", "r") as f:
+        for i, v in enumerate(embedder.embed_sentences(sentences)):
+            assert np.array_equal(f[str(i)][...], v)
+
+
+def test_bad_budget_is_refused_before_any_work():
+    with pytest.raises(ValueError, match="max_tokens_per_batch: expected a positive integer, found 0"):
+        ElmoEmbedder(FIXTURE_OPTIONS, FIXTURE_WEIGHTS, max_tokens_per_batch=0)
+    embedder = ElmoEmbedder(FIXTURE_OPTIONS, FIXTURE_WEIGHTS)
+    with pytest.raises(ValueError, match="max_tokens_per_batch: expected a positive integer, found -3"):
+        next(embedder.embed_sentences([["a"]], max_tokens_per_batch=-3))
+
+
+# -- peak memory, measured in a fresh process ------------------------------------------------------------
+
+CASES = {
+    # name: (sentences, tokens each)
+    "line_20000": (1, 20_000),
+    "batch_64x2000": (64, 2_000),
+}
+
+
+def _child(config, case, budget, token_cache_size):
+    """Embed one case; print peak memory (MiB) before and after, and the time."""
+    directory = f"/tmp/elmo_keras_memory_{config}"
+    options_file, weight_file = f"{directory}/options.json", f"{directory}/weights.hdf5"
+    embedder = ElmoEmbedder(options_file, weight_file, max_tokens_per_batch=budget,
+                            token_cache_size=token_cache_size)
+    rng = np.random.default_rng(0)
+    n_sentences, n_tokens = CASES[case]
+    sentences = [random_words(rng, n_tokens) for _ in range(n_sentences)]
+    embedder.embed_sentence(["warm", "up"])
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    start = time.time()
+    shapes = [v.shape for v in embedder.embed_sentences(sentences)]
+    seconds = time.time() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"config": config, "case": case, "budget": budget, "token_cache_size": token_cache_size,
+                      "shape": list(shapes[0]), "rss_before_mib": round(before), "peak_mib": round(peak),
+                      "seconds": round(seconds, 1)}))
+
+
+def _measure(config, cases, budgets, token_cache_sizes):
+    directory = f"/tmp/elmo_keras_memory_{config}"
+    if not os.path.exists(f"{directory}/weights.hdf5"):
+        sys.path.insert(0, str(HERE.parent / "benchmarks"))
+        from configs import write_random_model
+
+        os.makedirs(directory, exist_ok=True)
+        write_random_model(config, directory)
+    rows = []
+    for case in cases:
+        for budget in budgets:
+            for cache in token_cache_sizes:
+                command = [sys.executable, __file__, "--child", case, "--config", config, "--budget", str(budget),
+                           "--token-cache-size", str(cache)]
+                result = subprocess.run(command, capture_output=True, text=True, cwd=HERE.parent)
+                if result.returncode:
+                    raise SystemExit(result.stderr[-3000:])
+                rows.append(json.loads(result.stdout.strip().splitlines()[-1]))
+                print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="small")
+    parser.add_argument("--cases", nargs="+", default=list(CASES))
+    parser.add_argument("--budgets", nargs="+", default=[str(embedder_module.DEFAULT_MAX_TOKENS_PER_BATCH)])
+    parser.add_argument("--token-cache-sizes", nargs="+", type=int, default=[100_000])
+    parser.add_argument("--child")
+    parser.add_argument("--budget")
+    parser.add_argument("--token-cache-size", type=int)
+    args = parser.parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if args.child:
+        _child(args.config, args.child, None if args.budget == "none" else int(args.budget), args.token_cache_size)
+    else:
+        _measure(args.config, args.cases, args.budgets, args.token_cache_sizes)
