@@ -209,7 +209,7 @@ def _embed_beam(args):
     except ImportError as error:
         raise ValueError(f"embed-beam needs Apache Beam: pip install 'elmo-keras[beam]' ({error})") from None
     from elmo_keras.beam.embed_sentences import EmbedSentences
-    from elmo_keras.beam.files import ReadLines, WriteEmbeddings, existing_shards
+    from elmo_keras.beam.files import ReadLines, WriteEmbeddings, existing_shards, parquet_rows
 
     # Paths and model files first, before any pipeline starts.
     n_files = _check_paths(args)
@@ -237,7 +237,9 @@ def _embed_beam(args):
     if invalid:
         print(f"skipped {invalid} line(s) that are not valid UTF-8 (each is logged with its file and line)",
               file=sys.stderr)
-    return {"output": args.output, "format": args.output_format, "shards": shards, "files": n_files,
+    # Rows as written (counters may count a retried bundle twice on some runners); TFRecord needs a full read.
+    rows = parquet_rows(shards) if args.output_format == "parquet" else None
+    return {"output": args.output, "format": args.output_format, "shards": shards, "rows": rows, "files": n_files,
             "lines": counters.get("lines", 0), "sentences": counters.get("sentences", 0),
             "tokens": counters.get("tokens", 0), "invalid_utf8_lines": invalid,
             "batches": counters.get("batches", 0), "model": model_name, "layers": args.layers,

@@ -14,7 +14,9 @@ record per sentence, a dict:
 A line that is not valid UTF-8 (bytes input) is skipped, counted in the Beam
 counter `elmo_keras:invalid_utf8_lines` and logged as a warning naming its file
 and line; the other lines go on. Counters `sentences`, `tokens` and `batches`
-(namespace `elmo_keras`) count the work done.
+(namespace `elmo_keras`) count the work done (a runner that commits the
+metrics of failed attempts, as Beam's BundleBasedDirectRunner does, counts a
+retried bundle's work twice; the output still has each sentence once).
 
 Batching: within a bundle, sentences are collected up to `sort_window` batches'
 worth of tokens, sorted by length and cut into batches whose padded size,

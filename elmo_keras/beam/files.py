@@ -98,6 +98,17 @@ def existing_shards(prefix, output_format):
     return sorted(path for path in paths if regex.fullmatch(path))
 
 
+def parquet_rows(paths):
+    """Rows in the Parquet files `paths` (any Beam filesystem), from their footers."""
+    import pyarrow.parquet as pq
+
+    total = 0
+    for path in paths:
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            total += pq.ParquetFile(f).metadata.num_rows
+    return total
+
+
 def remove_stale_shards(written, prefix, output_format):
     """Delete shards of `prefix` that this run did not write (from a run with another shard count)."""
     written = set(written)
