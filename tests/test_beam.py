@@ -211,6 +211,10 @@ def test_cli_rejects_bad_arguments_before_any_work(corpus, savedmodel, tmp_path,
     assert exit_info.value.code == 2
     assert "--layer" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:
+        main(base + ["--direct_num_workers", "2", "stray"])  # a word that is no flag's value
+    assert exit_info.value.code == 2
+    assert "stray" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
         main(base + ["--max-tokens-per-batch", "0"])
     assert exit_info.value.code == 2
     assert main(base + ["--model-dir", str(savedmodel), "--options-file", FIXTURE_OPTIONS,

@@ -83,6 +83,9 @@ def _pass_unknown_to_beam(parser_class):
                 unknown = []  # the command reports the missing extra
             except SystemExit:
                 self.error(f"bad Beam pipeline options: {' '.join(extras)}")
+            # A word that is not the value of the flag before it (Beam would ignore it silently).
+            unknown += [arg for i, arg in enumerate(extras) if not arg.startswith("-") and
+                        (i == 0 or not extras[i - 1].startswith("--") or "=" in extras[i - 1])]
             if unknown:
                 self.error(f"unrecognized arguments (neither the command's nor Beam pipeline options): "
                            f"{' '.join(unknown)}")
