@@ -126,7 +126,7 @@ def run_mode(args):
     """Worker: one execution mode, throughput then latency, then matmul FLOP/s."""
     import keras
 
-    from elmo_keras.io.files import load_bilm
+    from elmo_keras.models.bilm_files import load_bilm
 
     backend = keras.backend.backend()
     options = get_options(args["config"])
@@ -292,7 +292,7 @@ def run_profile(args):
     import keras
     from keras import ops
 
-    from elmo_keras.io.files import load_bilm
+    from elmo_keras.models.bilm_files import load_bilm
     from elmo_keras.layers.lstm_projection import lstm_projection_step
 
     backend = keras.backend.backend()

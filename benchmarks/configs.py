@@ -53,7 +53,7 @@ def write_random_model(name, directory, seed=0):
     """
     import keras
 
-    from elmo_keras.io.files import save_bilm
+    from elmo_keras.models.bilm_files import save_bilm
     from elmo_keras.models.bilm import build_bilm
 
     keras.utils.set_random_seed(seed)

@@ -22,8 +22,8 @@ __version__ = "0.1.0"
 
 _PUBLIC = {
     "ElmoEmbedder": "elmo_keras.embedder",
-    "load_bilm": "elmo_keras.io.files",
-    "save_bilm": "elmo_keras.io.files",
+    "load_bilm": "elmo_keras.models.bilm_files",
+    "save_bilm": "elmo_keras.models.bilm_files",
     "WeightFileError": "elmo_keras.io.hdf5",
     "OptionsError": "elmo_keras.io.options",
     "load_options": "elmo_keras.io.options",

@@ -15,11 +15,11 @@ import keras
 import numpy as np
 
 from elmo_keras.arguments import check_non_negative_int, check_output_file, check_positive_int
-from elmo_keras.io.embedding_file import InputFileError  # noqa: F401  (raised by embed_file)
 from elmo_keras.io.digest import file_digest
+from elmo_keras.io.embedding_file import InputFileError  # noqa: F401  (raised by embed_file)
 from elmo_keras.io.embedding_file import ChunkStore, read_sentences, sentence_keys, write_allennlp_hdf5
-from elmo_keras.io.files import load_bilm
 from elmo_keras.models.bilm import build_contextualizer, build_token_encoder
+from elmo_keras.models.bilm_files import load_bilm
 from elmo_keras.preprocessing.char_ids import (BOS_TOKEN, EOS_TOKEN, CharIdCache, token_to_char_ids,
                                                trim_padding_characters)
 from elmo_keras.preprocessing.packing import pack_rows
@@ -151,8 +151,10 @@ class ElmoEmbedder:
             sentence is embedded on its own, results do not depend on batching.
         token_cache_size: int. The char-CNN vector of a token depends on the
             token alone, so it is computed once per distinct token and kept
-            for the most recent `token_cache_size` tokens (0: computed for
-            every position, in one pass with the LSTMs).
+            for the most recent `token_cache_size` tokens (0: nothing is
+            kept; a batch of at most `CHAR_CNN_MAX_TOKENS` positions runs in
+            one pass with the LSTMs, a larger one encodes its distinct tokens
+            first, in slices, so that the char-CNN's memory stays bounded).
         jit_compile: bool. On TensorFlow, run the model with XLA: faster
             embedding (see `benchmarks/RESULTS.md`) for one compilation per
             batch shape on first use; False starts faster for a few
@@ -252,7 +254,7 @@ class ElmoEmbedder:
 
     def _vectors_for(self, tokens):
         """Char-CNN vectors of distinct tokens, from the cache or computed now."""
-        cache = self._token_vectors
+        cache = self._token_vectors if self.token_cache_size else {}
         missing = [t for t in tokens if t not in cache]
         computed = {}
         # In slices of at most CHAR_CNN_MAX_TOKENS: the convolutions' memory grows with the tokens per call.
@@ -265,6 +267,8 @@ class ElmoEmbedder:
             vectors = np.asarray(self._token_encoder.predict_on_batch(ids), dtype=np.float32)[0]
             computed.update(zip(part, vectors))
         out = np.stack([cache[t] if t in cache else computed[t] for t in tokens])
+        if not self.token_cache_size:
+            return out
         cache.update(computed)
         for t in tokens:
             cache.move_to_end(t)
@@ -278,7 +282,7 @@ class ElmoEmbedder:
         Returns `(activations, placement)`: sentence k is at row
         `placement[k][0]`, its `<S>` at position `placement[k][1]`.
         """
-        if not self.token_cache_size:
+        if not self.token_cache_size and len(batch) * self._padded_length(batch) <= CHAR_CNN_MAX_TOKENS:
             activations = self.model.predict_on_batch(self._char_id_batch(batch))["activations"]
             return activations, [(k, 0) for k in range(len(batch))]
         rows = [[BOS_TOKEN] + list(s) + [EOS_TOKEN] for s in batch]

@@ -25,7 +25,7 @@ def tiny_options(n_layers=2, dim=12, projection_dim=6, skip=True, activation="re
 
 def write_random_model(directory, options, seed=0, scale=1.0):
     """Write options + weights with random values (biases too) for `options`."""
-    from elmo_keras.io.files import save_bilm
+    from elmo_keras.models.bilm_files import save_bilm
     from elmo_keras.models.bilm import build_bilm
 
     model = build_bilm(options)

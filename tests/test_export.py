@@ -23,7 +23,7 @@ from conftest import FIXTURE_OPTIONS, FIXTURE_WEIGHTS  # noqa: E402
 
 from elmo_keras import ElmoEmbedder, batch_to_ids  # noqa: E402
 from elmo_keras.cli import main  # noqa: E402
-from elmo_keras.io.files import load_bilm  # noqa: E402
+from elmo_keras.models.bilm_files import load_bilm  # noqa: E402
 from elmo_keras.preprocessing.tokenize import tokenize_punctuation  # noqa: E402
 from elmo_keras.serving import export  # noqa: E402
 

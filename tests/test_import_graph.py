@@ -75,3 +75,12 @@ def test_package_imports_form_no_cycle():
     graph = import_graph()
     assert len(graph) > 30 and "elmo_keras.embedder" in graph
     assert find_cycle(graph) is None, " -> ".join(find_cycle(graph))
+
+
+def test_io_knows_files_not_layers():
+    """`elmo_keras.io` turns files into named arrays and options and back; models map them onto layers."""
+    graph = import_graph()
+    for module, edges in graph.items():
+        if module.startswith("elmo_keras.io"):
+            assert not {e for e in edges if e.startswith(("elmo_keras.layers", "elmo_keras.models",
+                                                          "elmo_keras.training", "elmo_keras.serving"))}, module

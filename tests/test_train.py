@@ -27,7 +27,7 @@ import pytest
 
 from conftest import run_pytest_on_jax
 
-from elmo_keras.io.files import load_bilm
+from elmo_keras.models.bilm_files import load_bilm
 from elmo_keras.models.bilm import token_mask
 from elmo_keras.models.language_model import LanguageModel
 from elmo_keras.preprocessing.char_ids import batch_to_ids

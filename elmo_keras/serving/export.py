@@ -68,10 +68,10 @@ import tensorflow as tf
 from keras import ops
 from tensorflow.core.protobuf import saved_model_pb2
 
-from elmo_keras.io.files import load_bilm
 from elmo_keras.layers.scalar_mix import ScalarMix
 from elmo_keras.models.bilm import get_bilstm
 from elmo_keras.models.bilm import get_char_cnn
+from elmo_keras.models.bilm_files import load_bilm
 from elmo_keras.models.elmo import masked_mean as _masked_mean
 from elmo_keras.models.elmo import remove_sentence_boundaries
 from elmo_keras.preprocessing import char_ids_tf

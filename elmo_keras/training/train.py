@@ -7,7 +7,7 @@ The three steps of bilm-tf's `bin/train_elmo.py`, `bin/run_test.py` and
   make a killed run resumable by running it again.
 - `perplexity`: one deterministic pass over held-out text, full softmax.
 - `dump_weights`: the trained biLM as the original options + weights files,
-  which `elmo_keras.io.files.load_bilm` (and bilm-tf, and AllenNLP) read.
+  which `elmo_keras.models.bilm_files.load_bilm` (and bilm-tf, and AllenNLP) read.
 
 Example (a tiny model on the bilm-tf training fixture):
 
@@ -28,7 +28,7 @@ Example (a tiny model on the bilm-tf training fixture):
 ['average', 'backward', 'forward', 'tokens']
 >>> dump_weights(os.path.join(folder, "run"), os.path.join(folder, "elmo_options.json"),
 ...              os.path.join(folder, "elmo_weights.hdf5"))
->>> from elmo_keras.io.files import load_bilm
+>>> from elmo_keras.models.bilm_files import load_bilm
 >>> bilm = load_bilm(os.path.join(folder, "elmo_options.json"), os.path.join(folder, "elmo_weights.hdf5"))
 
 Checkpoint (`save_dir/checkpoint.h5`, replaced atomically, only the last is
@@ -53,8 +53,8 @@ import keras
 import numpy as np
 
 from elmo_keras.io.atomic import atomic_path
-from elmo_keras.io.files import save_bilm
 from elmo_keras.io.options import OptionsError, save_options
+from elmo_keras.models.bilm_files import save_bilm
 from elmo_keras.models.language_model import LanguageModel
 from elmo_keras.models.weight_layout import load_weights
 from elmo_keras.training.data import WindowBatcher

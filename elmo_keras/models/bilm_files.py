@@ -1,4 +1,8 @@
-"""`load_bilm` and `save_bilm`: the original files in and out.
+"""`load_bilm` and `save_bilm`: a biLM from the original `options.json` + weights `.hdf5`, and back.
+
+The files themselves are read and written by `elmo_keras.io` (options and
+named arrays); `elmo_keras.models.weight_layout` maps the arrays onto the
+biLM's variables.
 
 Example:
 
