@@ -114,7 +114,7 @@ def test_same_vectors_with_and_without_a_budget(embedders, kind, budget):
     for sentence, ours, theirs in zip(sentences, budgeted, reference):
         assert ours.shape == (3, len(sentence), 32)
         assert np.array_equal(ours, theirs)  # bit for bit
-    calls = shapes.full if kind == "no cache" else shapes.contextualizer
+    calls = shapes.full + shapes.contextualizer
     assert len(calls) > len(budget_batches([len(s) for s in sentences], 16, None))  # the budget cut batches
     for rows, time_steps, *_ in calls:
         assert rows * time_steps <= budget or rows == 1, (rows, time_steps)
@@ -151,6 +151,19 @@ def test_a_20000_token_sentence_is_a_batch_of_its_own_and_exact(embedders):
     np.testing.assert_allclose(out[1][:, :40, :16], prefix[:, :, :16], atol=1e-6)
     np.testing.assert_allclose(out[1][0, :40], prefix[0], atol=0)
     np.testing.assert_array_equal(out[0], embedder.embed_sentence(short[0]))
+
+
+def test_without_a_cache_a_long_sentence_is_encoded_in_slices_too(embedders):
+    sentence = random_words(np.random.default_rng(6), 5000)
+    uncached, cached = embedders["no cache"], embedders["packed"]
+    shapes = CallShapes(uncached)
+    assert np.array_equal(uncached.embed_sentence(sentence), cached.embed_sentence(sentence))
+    assert shapes.full == []  # 5,008 positions: not in one pass with the LSTMs
+    assert len(shapes.token_encoder) == 3 and max(n for _, n, *_ in shapes.token_encoder) <= CHAR_CNN_MAX_TOKENS
+    assert uncached._token_vectors == {}  # nothing kept
+    short = CallShapes(uncached)
+    uncached.embed_sentence(["a", "b"])
+    assert short.full == [(1, 8, 50)]  # a short batch still runs in one pass
 
 
 def test_stateful_batches_ignore_the_budget():
