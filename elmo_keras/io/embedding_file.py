@@ -12,6 +12,7 @@ Example:
 ['the cat', '', 'sat .']
 """
 
+import glob
 import json
 import os
 import shutil
@@ -89,9 +90,13 @@ class ChunkStore:
             if not same:
                 shutil.rmtree(self.directory)
         if not os.path.isdir(self.directory):
-            os.makedirs(self.directory)
-            with atomic_path(manifest) as tmp, open(tmp, "w", encoding="utf-8") as f:
-                json.dump(fingerprint, f)
+            try:
+                os.makedirs(self.directory)
+                with atomic_path(manifest) as tmp, open(tmp, "w", encoding="utf-8") as f:
+                    json.dump(fingerprint, f)
+            except OSError as e:
+                shutil.rmtree(self.directory, ignore_errors=True)
+                raise OSError(e.errno, f"{manifest}: cannot start the work folder: {e.strerror or e}") from e
 
     def _path(self, start):
         return os.path.join(self.directory, f"{_CHUNK_PREFIX}{start:012d}.npz")
@@ -105,9 +110,21 @@ class ChunkStore:
                       if name.startswith(_CHUNK_PREFIX) and name.endswith(".npz"))
 
     def write(self, start, vectors):
-        with atomic_path(self._path(start)) as tmp:
-            with open(tmp, "wb") as f:
-                np.savez(f, *vectors)
+        """Write the chunk that starts at sentence `start`, atomically.
+
+        A failed write (a full disk: ENOSPC) leaves no partial chunk and
+        raises OSError naming the chunk; the finished chunks are kept.
+        """
+        path = self._path(start)
+        try:
+            with atomic_path(path) as tmp:
+                with open(tmp, "wb") as f:
+                    np.savez(f, *vectors)
+        except OSError as e:
+            raise OSError(e.errno, f"{path}: cannot write the chunk of sentences from {start}: "
+                                   f"{e.strerror or e}; the {len(self.starts())} finished chunk(s) in "
+                                   f"{self.directory} are kept: make room and run the same command again "
+                                   f"to resume") from e
 
     def read(self, start):
         with np.load(self._path(start)) as data:
@@ -123,18 +140,40 @@ def write_allennlp_hdf5(output_file, chunks, keys, sentences, forget_sentences=F
     One dataset per sentence, named by `keys`, plus `sentence_to_index`
     (JSON of sentence to index) unless `forget_sentences`. The file appears
     atomically, and only when it holds a vector for every sentence.
+
+    A failed write (a full disk: ENOSPC) raises OSError naming the output;
+    an earlier `output_file` and the finished chunks stay as they were, and
+    the temporary file is removed, so the same command finishes once there
+    is room. Temporary files that a killed assembly of the same output left
+    beside it are removed first.
     """
-    with atomic_path(output_file) as tmp:
-        written = 0
-        with h5py.File(tmp, "w") as out:
-            for start in chunks.starts():
-                for offset, vector in enumerate(chunks.read(start)):
-                    out.create_dataset(keys[start + offset], data=vector)
-                    written += 1
-            if not forget_sentences:
-                index = {s: str(i) for i, s in enumerate(sentences)}
-                out.create_dataset("sentence_to_index", (1,), dtype=h5py.string_dtype(),
-                                   data=[json.dumps(index)])
-        if written != len(keys):
-            raise RuntimeError(f"{output_file}: {written} of {len(keys)} sentences embedded; the output "
-                               f"was not written (run the same command again to finish)")
+    remove_stale_temporaries(output_file)
+    try:
+        with atomic_path(output_file) as tmp:
+            written = 0
+            with h5py.File(tmp, "w") as out:
+                for start in chunks.starts():
+                    for offset, vector in enumerate(chunks.read(start)):
+                        out.create_dataset(keys[start + offset], data=vector)
+                        written += 1
+                if not forget_sentences:
+                    index = {s: str(i) for i, s in enumerate(sentences)}
+                    out.create_dataset("sentence_to_index", (1,), dtype=h5py.string_dtype(),
+                                       data=[json.dumps(index)])
+            if written != len(keys):
+                raise RuntimeError(f"{output_file}: {written} of {len(keys)} sentences embedded; the output "
+                                   f"was not written (run the same command again to finish)")
+    except OSError as e:
+        raise OSError(e.errno, f"{output_file}: cannot write the output: {e.strerror or e}; nothing was "
+                               f"replaced, and the finished chunks in {chunks.directory} are kept: make room "
+                               f"and run the same command again to finish") from e
+
+
+def remove_stale_temporaries(output_file):
+    """Remove the temporary files (`.<name>.*.tmp`) that killed writes of `output_file` left beside it."""
+    folder, name = os.path.split(os.path.abspath(output_file))
+    for path in glob.glob(os.path.join(glob.escape(folder), glob.escape(f".{name}.") + "*.tmp")):
+        try:
+            os.remove(path)
+        except OSError:
+            pass
