@@ -34,7 +34,10 @@ targets. `drop_remainder=True` instead stops before the first batch that
 would need padding (bilm-tf's behaviour; the tail of the data is lost).
 
 Resuming: `state()` returns a small JSON-serialisable dict and `restore(state)`
-continues with exactly the batches that would have followed. When batches are
+continues with exactly the batches that would have followed. The state names
+the sentences waiting in each row by their position (epoch, shard, sentence,
+tokens already cut), not by their tokens, so it stays small whatever their
+length; `restore` reads them back from the shards. When batches are
 prefetched (tf.data) the batcher runs ahead of the model, so resume from the
 model's step count instead: a fresh batcher plus `skip_batches(steps)` lands on
 the same next batch (it packs without building arrays, but still reads every
@@ -89,7 +92,10 @@ from elmo_keras.training.vocab import (
 
 __all__ = ["DataError", "WindowBatcher", "make_tf_dataset"]
 
-_STATE_FORMAT = 1
+# 2: a row is a list of its sentences' positions [epoch, shard, sentence, tokens cut], read
+# back from the shards; 1: a row is its pending tokens (still read).
+_STATE_FORMAT = 2
+_READABLE_STATE_FORMATS = (1, 2)
 _logger = logging.getLogger(__name__)
 
 
@@ -149,15 +155,38 @@ class _SentenceSource:
             return list(range(len(self.shards)))
         return np.random.default_rng([self.seed, epoch]).permutation(len(self.shards)).tolist()
 
-    def _load_current_shard(self):
-        shard_index = self._shard_order(self.epoch)[self.shard_position]
+    def _load_shard(self, epoch, shard_position):
+        """The sentences of the shard at `shard_position` of `epoch`'s order, in that epoch's order."""
+        shard_index = self._shard_order(epoch)[shard_position]
         path = self.shards[shard_index]
-        _logger.info("loading shard %s (epoch %d)", path, self.epoch)
+        _logger.info("loading shard %s (epoch %d)", path, epoch)
         sentences = _read_sentences(path)
         if self.shuffle:
-            order = np.random.default_rng([self.seed, self.epoch, shard_index]).permutation(len(sentences))
+            order = np.random.default_rng([self.seed, epoch, shard_index]).permutation(len(sentences))
             sentences = [sentences[i] for i in order]
         return sentences
+
+    def _load_current_shard(self):
+        return self._load_shard(self.epoch, self.shard_position)
+
+    def sentences_at(self, refs):
+        """The sentences (token lists) at `refs`, each `(epoch, shard_position, sentence_position)`.
+
+        Loads each shard they name once; the current position is unchanged
+        (the current shard, when loaded here, is kept for reading on).
+        """
+        shards = {}
+        if self._sentences is not None:
+            shards[(self.epoch, self.shard_position)] = self._sentences
+        out = []
+        for epoch, shard_position, sentence_position in refs:
+            key = (epoch, shard_position)
+            if key not in shards:
+                shards[key] = self._load_shard(epoch, shard_position)
+            out.append(shards[key][sentence_position].split())
+        if self._sentences is None and (self.epoch, self.shard_position) in shards:
+            self._sentences = shards[(self.epoch, self.shard_position)]
+        return out
 
     def _next_shard(self):
         self._sentences = None
@@ -168,16 +197,85 @@ class _SentenceSource:
             self.epoch += 1
 
     def next_sentence(self):
-        """The next sentence as a list of tokens, or None after the last epoch."""
+        """`(ref, tokens)` of the next sentence, or None after the last epoch.
+
+        `ref` is where it is, `(epoch, shard_position, sentence_position)`,
+        which `sentences_at` reads it back from.
+        """
         while self.epochs is None or self.epoch < self.epochs:
             if self._sentences is None:
                 self._sentences = self._load_current_shard()
             if self.sentence_position < len(self._sentences):
+                ref = (self.epoch, self.shard_position, self.sentence_position)
                 line = self._sentences[self.sentence_position]
                 self.sentence_position += 1
-                return line.split()
+                return ref, line.split()
             self._next_shard()
         return None
+
+
+class _Segment:
+    """A sentence in a row: its ref, its forward and backward token streams, and how much of them is cut."""
+
+    __slots__ = ("ref", "forward", "backward", "offset")
+
+    def __init__(self, ref, forward, backward, offset=0):
+        self.ref, self.forward, self.backward, self.offset = ref, forward, backward, offset
+
+    @classmethod
+    def of_sentence(cls, ref, tokens, offset=0):
+        return cls(ref, [BOS_TOKEN] + tokens + [EOS_TOKEN], [EOS_TOKEN] + tokens[::-1] + [BOS_TOKEN], offset)
+
+    def __len__(self):
+        return len(self.forward) - self.offset
+
+    def state(self):
+        if self.ref is not None:
+            return [*self.ref, self.offset]
+        # Only rows restored from a format-1 state hold tokens without a ref.
+        return {"forward": self.forward[self.offset:], "backward": self.backward[self.offset:]}
+
+
+class _Row:
+    """The pending token stream of one batch row: whole or partly cut sentences, in order.
+
+    Cutting a window costs its own length, whatever the sentences' lengths
+    (a 1 MB line is cut window by window, never copied), and the row's state
+    names its sentences by position, so it stays small.
+    """
+
+    __slots__ = ("segments", "length")
+
+    def __init__(self, segments=()):
+        self.segments = list(segments)
+        self.length = sum(len(s) for s in self.segments)
+
+    def append(self, segment):
+        self.segments.append(segment)
+        self.length += len(segment)
+
+    def window(self, size):
+        """The first `size` pending tokens (fewer if the row is shorter), forward and backward."""
+        forward, backward = [], []
+        for segment in self.segments:
+            take = min(len(segment), size - len(forward))
+            forward.extend(segment.forward[segment.offset : segment.offset + take])
+            backward.extend(segment.backward[segment.offset : segment.offset + take])
+            if len(forward) == size:
+                break
+        return forward, backward
+
+    def cut(self, size):
+        """Drop the first `size` pending tokens (all of them if the row is shorter)."""
+        size = min(size, self.length)
+        self.length -= size
+        while size:
+            segment = self.segments[0]
+            step = min(size, len(segment))
+            segment.offset += step
+            size -= step
+            if not len(segment):
+                self.segments.pop(0)
 
 
 class _TokenEncoder:
@@ -246,6 +344,21 @@ class WindowBatcher:
     a target exists and 0 on padding (the same for both directions). Iterating
     again continues where the last iteration stopped.
 
+    Damaged shards (each is an error, never a silent skip: skipping would
+    make the data differ from the vocabulary's count and from run to run):
+
+    - a missing or empty (0-byte) shard: DataError naming it, when the
+      batcher is made;
+    - a shard of blank lines only, or with bytes that are not UTF-8:
+      DataError naming the file (and the line of the first bad byte) when
+      the shard is read. `train` reads every shard before its first step
+      when it counts the tokens (options without `n_train_tokens`), and
+      `build_vocabulary` reads them all too, so these show up front;
+    - a very long line (1 MB, hundreds of thousands of tokens, e.g. a file
+      whose line ends are missing): no error, it is a sentence like any
+      other; its row cuts it window by window at a cost per batch that does
+      not grow with its length, and the state stays small.
+
     Raises:
         DataError: no file matches the glob, a shard is missing or empty, or a
             line is not UTF-8 (the message names file and line).
@@ -275,8 +388,7 @@ class WindowBatcher:
         self.drop_remainder = bool(drop_remainder)
         self._encoder = _TokenEncoder(self.vocab, self.max_characters_per_token)
         self._source = _SentenceSource(_shard_paths(self.file_pattern), self.shuffle, self.seed, epochs)
-        self._rows = [[] for _ in range(self.batch_size)]
-        self._rows_reverse = [[] for _ in range(self.batch_size)]
+        self._rows = [_Row() for _ in range(self.batch_size)]
         self._batches_done = 0
         self._finished = False
 
@@ -315,17 +427,12 @@ class WindowBatcher:
 
     def _fill_row(self, row):
         """Pull sentences into a row until it holds a full window plus its last target."""
-        forward, backward = self._rows[row], self._rows_reverse[row]
-        while len(forward) <= self.unroll_steps:
+        pending = self._rows[row]
+        while pending.length <= self.unroll_steps:
             sentence = self._source.next_sentence()
             if sentence is None:
                 return
-            forward.append(BOS_TOKEN)
-            forward.extend(sentence)
-            forward.append(EOS_TOKEN)
-            backward.append(EOS_TOKEN)
-            backward.extend(reversed(sentence))
-            backward.append(BOS_TOKEN)
+            pending.append(_Segment.of_sentence(*sentence))
 
     def _next_windows(self):
         """Cut the next window of every row; None when the stream has ended.
@@ -339,15 +446,16 @@ class WindowBatcher:
         t = self.unroll_steps
         for row in range(self.batch_size):
             self._fill_row(row)
-        lengths = [len(r) for r in self._rows]
+        lengths = [r.length for r in self._rows]
         if max(lengths) == 0 or (self.drop_remainder and min(lengths) <= t):
             self._finished = True
             return None
         windows, windows_reverse = [], []
-        for forward, backward in zip(self._rows, self._rows_reverse):
-            windows.append(forward[: t + 1])
-            windows_reverse.append(backward[: t + 1])
-            del forward[:t], backward[:t]  # with fewer than t + 1 left, this empties the row
+        for pending in self._rows:
+            forward, backward = pending.window(t + 1)
+            windows.append(forward)
+            windows_reverse.append(backward)
+            pending.cut(t)  # with fewer than t + 1 left, this empties the row
         self._batches_done += 1
         return windows, windows_reverse
 
@@ -417,8 +525,7 @@ class WindowBatcher:
             "format": _STATE_FORMAT,
             "config": self._config(),
             "position": self._source.position(),
-            "rows": [list(r) for r in self._rows],
-            "rows_reverse": [list(r) for r in self._rows_reverse],
+            "rows": [[segment.state() for segment in r.segments] for r in self._rows],
             "batches_done": self._batches_done,
             "finished": self._finished,
         }
@@ -429,15 +536,22 @@ class WindowBatcher:
         `epochs` may differ (to lengthen a run). Raises ValueError when the
         shards, batch_size, unroll_steps, shuffle, seed or drop_remainder differ.
         """
-        if state.get("format") != _STATE_FORMAT:
+        if state.get("format") not in _READABLE_STATE_FORMATS:
             raise ValueError(f"unknown batcher state format {state.get('format')!r}")
         saved, current = state["config"], self._config()
         changed = sorted(k for k in current if saved.get(k) != current[k])
         if changed:
             raise ValueError(f"cannot restore: the state was saved with different {', '.join(changed)}")
         self._source.seek(**state["position"])
-        self._rows = [list(r) for r in state["rows"]]
-        self._rows_reverse = [list(r) for r in state["rows_reverse"]]
+        if state["format"] == 1:  # rows as token lists
+            self._rows = [_Row([_Segment(None, list(f), list(b))] if f else [])
+                          for f, b in zip(state["rows"], state["rows_reverse"])]
+        else:
+            refs = [tuple(entry[:3]) for row in state["rows"] for entry in row if isinstance(entry, list)]
+            sentences = dict(zip(refs, self._source.sentences_at(refs)))
+            self._rows = [_Row([_Segment.of_sentence(tuple(e[:3]), sentences[tuple(e[:3])], e[3])
+                                if isinstance(e, list) else _Segment(None, list(e["forward"]), list(e["backward"]))
+                                for e in row]) for row in state["rows"]]
         self._batches_done = state["batches_done"]
         # A run restored with more epochs may go on past where it ended.
         self._finished = state["finished"] and self.epochs is not None and (

@@ -5,6 +5,16 @@ output folder with its tokens separated by single spaces; empty lines are
 dropped. Files appear atomically, and a file already written is skipped, so
 an interrupted run resumes.
 
+Damaged input:
+
+- bytes that are not UTF-8: `DataError` naming the file and the line of the
+  first bad byte; the files finished before it are kept, so the same command
+  resumes once the file is fixed;
+- an empty file, or one without a token (blank lines only): skipped, no output
+  written (an empty shard would stop `vocab` and `train`), counted and
+  reported on stderr ("skipped 1 input file(s) without any token: ...");
+- a very long line (1 MB): no limit, it is tokenised as any line.
+
 Example:
 
 >>> import os, tempfile
@@ -18,6 +28,7 @@ It ' s 3 . 5 km .
 
 import glob
 import os
+import sys
 
 from elmo_keras.io.atomic import atomic_write_text
 from elmo_keras.training.vocab import DataError, read_utf8_lines
@@ -44,6 +55,9 @@ def tokenize_files(input_glob, output_dir, kind="punctuation", progress=True, ov
 
     A file already in `output_dir` was written whole (atomically) by an
     earlier run and is kept, so that a re-run resumes; `overwrite` redoes it.
+    An input file without any token is skipped (not written, not returned)
+    and reported on stderr. Raises `DataError` for a file that is not UTF-8,
+    naming file and line.
     """
     from tqdm import tqdm
 
@@ -53,12 +67,18 @@ def tokenize_files(input_glob, output_dir, kind="punctuation", progress=True, ov
     names = [os.path.basename(p) for p in paths]
     if len(set(names)) != len(names):
         raise DataError(f"{input_glob}: two input files share a name; their outputs would collide")
-    written = []
+    written, skipped = [], []
     for path in tqdm(paths, unit="file", desc="tokenising", disable=not progress):
         target = os.path.join(output_dir, os.path.basename(path))
         if overwrite or not os.path.exists(target):
             lines = [line for line in read_utf8_lines(path) if line.strip()]
-            sentences = [" ".join(tokens) for tokens in tokenize_lines(lines, kind) if tokens]
+            sentences = [" ".join(tokens) for tokens in tokenize_lines(lines, kind) if tokens] if lines else []
+            if not sentences:
+                skipped.append(path)
+                continue
             atomic_write_text(target, "".join(s + "\n" for s in sentences))
         written.append(target)
+    if skipped:
+        shown = ", ".join(skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
+        print(f"tokenize: skipped {len(skipped)} input file(s) without any token: {shown}", file=sys.stderr)
     return written

@@ -224,6 +224,12 @@ def build_vocabulary(file_pattern, output_file, min_count=1, max_size=None, prog
         int: the number of tokens in the corpus (sentence boundaries not
         counted), the `n_train_tokens` of the training options.
 
+    Damaged files are errors, never skipped (the count is the training's
+    `n_train_tokens`): bytes that are not UTF-8 name the file and the line of
+    the first bad byte; an empty file or one of blank lines only names the
+    file. A very long line (1 MB) is counted as any other: each file is read
+    whole, as the batcher reads it.
+
     Raises:
         DataError: no file matches, a file is empty or unreadable, or a line is
             not UTF-8 (the message names file and line).
