@@ -117,13 +117,13 @@ def filter_native_logs():
 
 
 def _embed(args):
-    from elmo_keras.arguments import check_output_file
+    from elmo_keras.arguments import check_input_file, check_output_file
     from elmo_keras.embedder import ElmoEmbedder
-    from elmo_keras.io.embedding_file import read_sentences
 
     # Paths first, before the model loads: a mistake costs a second, not a run.
+    # The text itself is read once, by embed_file, before any embedding.
     check_output_file(args.output_file, overwrite=args.overwrite)
-    read_sentences(args.input_file)
+    check_input_file(args.input_file)
     options_file, weight_file = model_files(args)
     embedder = ElmoEmbedder(options_file, weight_file, batch_size=args.batch_size, stateful=args.stateful,
                             tokenizer=args.tokenizer, max_tokens_per_batch=args.max_tokens_per_batch)
