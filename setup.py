@@ -21,8 +21,8 @@ VERSION = re.search(r'^__version__ = "([^"]+)"$', (HERE / "elmo_keras" / "__init
 
 # The bundled model, as package data of `elmo_keras.savedmodels` (the folder `savedmodels/`).
 BUNDLED_MODEL = [f"default/{name}" for name in (
-    "options.json", "weights.hdf5", "MODEL_CARD.md", "LICENSE.wordnet", "vocab.txt", "training_options.json",
-    "make_corpus.py", "savedmodel/*/*.pb", "savedmodel/*/variables/*", "savedmodel/*/assets.extra/*")]
+    "options.json", "weights.hdf5", "MODEL_CARD.md", "LICENSE.wordnet", "LICENSE.python", "vocab.txt",
+    "training_options.json", "make_corpus.py", "savedmodel/*/*.pb", "savedmodel/*/variables/*", "savedmodel/*/assets.extra/*")]
 
 TENSORFLOW = ["tensorflow==2.20.0", "tensorflow-text==2.20.1"]
 HUB = ["tensorflow-hub>=0.16.1,<0.17"]  # brings tf_keras, which hub.KerasLayer is built on
