@@ -15,12 +15,21 @@ One command times, each in a fresh child process (see `common.py`):
   character ids are computed on the fly, as for any word outside a vocabulary.
 - `elmo_keras TF` and `elmo_keras JAX`: `ElmoEmbedder(options_file, weight_file)`
   with its default settings (token cache of char-CNN vectors on, XLA on
-  TensorFlow), `embed_batch(batch)` per batch, on `KERAS_BACKEND=tensorflow` / `jax`.
+  TensorFlow, short sentences packed into shared rows), `embed_batch(batch)`
+  per batch, on `KERAS_BACKEND=tensorflow` / `jax`; `--embedder-options JSON`
+  passes other keyword arguments (e.g. `'{"pack_sentences": false}'`).
+- `bilm-tf sorted`: bilm-tf on batches of the same size cut from the text
+  sorted by length (less padding: the original code at its best).
+- `elmo_keras TF stream`, `elmo_keras JAX stream`: the whole text to
+  `ElmoEmbedder.embed_sentences`, which sorts windows of sentences by length
+  and packs them into batches of at most `--batch-size` rows: how
+  `embed_file` and `elmo-keras embed` run.
 
 All three read the same `options.json` + `weights.hdf5` (random weights of the
 `--config` size written by `configs.write_random_model`, in the original file
-format) and embed the same consecutive batches of `--batch-size` sentences, in
-text order; outputs are brought to numpy.
+format); `bilm-tf`, `elmo_keras TF` and `elmo_keras JAX` embed the same
+consecutive batches of `--batch-size` sentences, in text order; outputs are
+brought to numpy.
 
 Text: real English text with a Zipfian vocabulary. Default: the held-out
 WordNet gloss sentences of the bundled model's corpus, built exactly as
@@ -75,6 +84,7 @@ keeps XLA's default. Default: each library's default.
 """
 
 import argparse
+import json
 import importlib.util
 import os
 import re
@@ -91,10 +101,21 @@ import common  # noqa: E402
 from configs import get_options  # noqa: E402
 from flops import forward_flops_per_position, sentence_flops  # noqa: E402
 
-IMPLEMENTATIONS = ("bilm-tf", "elmo_keras TF", "elmo_keras JAX")
-BACKENDS = {"bilm-tf": "tensorflow", "elmo_keras TF": "tensorflow", "elmo_keras JAX": "jax"}
+IMPLEMENTATIONS = ("bilm-tf", "bilm-tf sorted", "elmo_keras TF", "elmo_keras JAX", "elmo_keras TF stream",
+                   "elmo_keras JAX stream")
+BACKENDS = {"bilm-tf": "tensorflow", "bilm-tf sorted": "tensorflow", "elmo_keras TF": "tensorflow",
+            "elmo_keras JAX": "jax", "elmo_keras TF stream": "tensorflow", "elmo_keras JAX stream": "jax"}
+# How each implementation is handed the text: the same consecutive batches in text order; batches of the
+# same size after sorting the whole text by length (bilm-tf's best use); or the whole text to
+# `ElmoEmbedder.embed_sentences` (elmo_keras's own batching: sorted windows, packed rows, token budget).
+BATCHING = {"bilm-tf": "text order", "bilm-tf sorted": "sorted", "elmo_keras TF": "text order",
+            "elmo_keras JAX": "text order", "elmo_keras TF stream": "stream", "elmo_keras JAX stream": "stream"}
 IMPL_ALIASES = {"bilm-tf": "bilm-tf", "bilm_tf": "bilm-tf", "tf": "elmo_keras TF", "tensorflow": "elmo_keras TF",
-                "elmo_keras tf": "elmo_keras TF", "jax": "elmo_keras JAX", "elmo_keras jax": "elmo_keras JAX"}
+                "elmo_keras tf": "elmo_keras TF", "jax": "elmo_keras JAX", "elmo_keras jax": "elmo_keras JAX",
+                "bilm-tf-sorted": "bilm-tf sorted", "tf-stream": "elmo_keras TF stream",
+                "jax-stream": "elmo_keras JAX stream"}
+DEFAULT_IMPLS = ("bilm-tf", "bilm-tf sorted", "elmo_keras TF", "elmo_keras JAX", "elmo_keras TF stream",
+                 "elmo_keras JAX stream")
 DEFAULT_SENTENCES = {"original": 320, "small": 1200, "tiny": 400}
 DEFAULT_LATENCY_RUNS = {"original": 5, "small": 20, "tiny": 20}
 LATENCY_WORDS = 20
@@ -234,11 +255,16 @@ def _embedders_elmo_keras(args):
 
     from elmo_keras.embedder import ElmoEmbedder
 
-    embedder = ElmoEmbedder(args["options_file"], args["weight_file"], batch_size=args["batch_size"])
+    embedder = ElmoEmbedder(args["options_file"], args["weight_file"], batch_size=args["batch_size"],
+                            **args.get("embedder_options", {}))
     cache = embedder._token_vectors  # private: the token cache, emptied to repeat the warm-up state
     info = {"token_cache_size": embedder.token_cache_size, "pack_sentences": embedder.pack_sentences,
             "jit_compile": str(embedder.model.jit_compile) if keras.backend.backend() == "tensorflow" else "jax.jit"}
-    return embedder.embed_batch, (lambda output, batch: output), cache.clear, info
+    embed = embedder.embed_batch
+    if BATCHING[args["impl"]] == "stream":
+        def embed(sentences):
+            return list(embedder.embed_sentences(sentences))
+    return embed, (lambda output, batch: output[: args["batch_size"]]), cache.clear, info
 
 
 def run_worker_task(args):
@@ -258,7 +284,11 @@ def run_worker_task(args):
     embed, per_sentence, reset, info = (_embedders_bilm_tf if impl == "bilm-tf" else _embedders_elmo_keras)(args)
     load_s = time.perf_counter() - t
     batch_size, sentences, warmup = args["batch_size"], args["sentences"], args["warmup"]
-    batches = [sentences[i : i + batch_size] for i in range(0, len(sentences), batch_size)]
+    batching = BATCHING[impl]
+    if batching == "sorted":
+        sentences = sorted(sentences, key=len)
+    batches = ([sentences] if batching == "stream" else
+               [sentences[i : i + batch_size] for i in range(0, len(sentences), batch_size)])
 
     t = time.perf_counter()
     embed(warmup)
@@ -386,7 +416,7 @@ def run(args):
             path = os.path.join(tmp, f"outputs_{len(outputs)}.npz")
             task = dict(files, task="measure", impl=impl, config=args.config, batch_size=args.batch_size,
                         sentences=sentences, warmup=warmup, latency_sentence=lat_sentence,
-                        latency_runs=args.latency_runs, threads=args.threads, priming=not args.no_priming,
+                        latency_runs=args.latency_runs, threads=args.threads, embedder_options=args.embedder_options, priming=not args.no_priming,
                         bilm_tf=os.path.abspath(args.bilm_tf), outputs_file=path)
             r = common.run_worker(__file__, task, BACKENDS[impl], timeout=WORKER_TIMEOUT,
                                   env=_env(impl, args.threads))
@@ -406,7 +436,7 @@ def run(args):
         if "tokens_per_s" not in r or reference is None:
             continue
         r["ratio"] = r["tokens_per_s"] / reference["tokens_per_s"]
-        if r is reference:
+        if r is reference or BATCHING[r["impl"]] == "sorted":
             continue
         diff, scale = compare(outputs[r["impl"]], outputs["bilm-tf"])
         r["max_abs_diff"], r["rel_diff"] = diff, diff / scale if scale else float("inf")
@@ -422,7 +452,12 @@ def run(args):
     notes = [
         f"Text: {stats['sentences']} sentences, {stats['words']:,} words (without `<S>`/`</S>`), "
         f"{stats['types']:,} distinct words; {source}.",
-        f"Batches of {args.batch_size} consecutive sentences, the same for every implementation; one timed pass "
+        f"Batching: `bilm-tf`, `elmo_keras TF`, `elmo_keras JAX`: the same batches of {args.batch_size} "
+        f"consecutive sentences in text order (`embed_batch` each); `bilm-tf sorted`: batches of "
+        f"{args.batch_size} after sorting the whole text by length (bilm-tf at its best with that batch size); "
+        "`... stream`: the whole text to `ElmoEmbedder.embed_sentences` (its own batching: windows sorted by "
+        f"length, packed rows, at most {args.batch_size} rows a batch, the token budget).",
+        "Every implementation: one timed pass "
         + ("after a warm-up batch of other sentences, an untimed priming pass over the timed sentences (it "
            "compiles every shape) and the token cache put back to its state after the warm-up batch."
            if not args.no_priming else "right after a warm-up batch of other sentences (compilations of new "
@@ -469,9 +504,12 @@ def parse_args(argv=None):
     p.add_argument("--latency-runs", type=int, default=None,
                    help="single-sentence calls (default: " + ", ".join(
                        f"{k} {v}" for k, v in DEFAULT_LATENCY_RUNS.items()) + ")")
-    p.add_argument("--impl", default=",".join(IMPLEMENTATIONS),
-                   help="comma-separated subset of: bilm-tf, tf (elmo_keras TF), jax (elmo_keras JAX)")
+    p.add_argument("--impl", default=",".join(DEFAULT_IMPLS),
+                   help="comma-separated subset of: bilm-tf, bilm-tf-sorted, tf (elmo_keras TF), jax (elmo_keras "
+                        "JAX), tf-stream, jax-stream (default: all)")
     p.add_argument("--threads", type=int, default=None, help="TensorFlow intra-op threads (default: library default)")
+    p.add_argument("--embedder-options", type=json.loads, default={},
+                   help='JSON of ElmoEmbedder keyword arguments, e.g. \'{"jit_compile": false}\' (default: none)')
     p.add_argument("--no-priming", action="store_true", help="time the pass right after the warm-up batch")
     p.add_argument("--seed", type=int, default=0, help="seed of the random weights")
     p.add_argument("--append", action="store_true", help="append the results to benchmarks/RESULTS.md")
@@ -485,7 +523,7 @@ def parse_args(argv=None):
     for name in args.impl.split(","):
         key = IMPL_ALIASES.get(name.strip().lower())
         if key is None:
-            p.error(f"--impl: unknown implementation {name!r}; choose from bilm-tf, tf, jax")
+            p.error(f"--impl: unknown implementation {name!r}; choose from {', '.join(sorted(IMPL_ALIASES))}")
         if key not in impls:
             impls.append(key)
     args.impls = [i for i in IMPLEMENTATIONS if i in impls]

@@ -157,7 +157,8 @@ def _build_embed(sub):
     p.add_argument("--tokenizer", choices=("whitespace", "punctuation"), default="whitespace",
                    help="how a line is split into tokens: whitespace (default; tokenised text) or "
                         "punctuation (raw text: punctuation split from words)")
-    p.add_argument("--batch-size", type=positive_int, default=64, help="sentences per batch (default 64)")
+    p.add_argument("--batch-size", type=positive_int, default=64,
+                   help="rows per batch: sentences, or rows of packed short sentences (default 64)")
     p.add_argument("--max-tokens-per-batch", type=positive_int, default=8192,
                    help="at most this many padded token positions (sentences x longest + 2) per batch, "
                         "which bounds memory; a longer sentence is a batch of its own (default 8192; "

@@ -52,12 +52,6 @@ DEFAULT_MAX_TOKENS_PER_BATCH = 8192
 WINDOW_MAX_TOKENS = 65536
 # Packed rows are padded up to a power of two up to this, then to a multiple of it.
 ROW_BUCKET = 8
-# `pack_sentences="auto"` packs when units x projection_dim is below this.
-# Measured with XLA on a 2-core CPU (benchmarks/RESULTS.md): the small LSTM
-# steps take time in proportion to the rows, so packing pays; at the original
-# size (4096 x 512) a step of 40-56 rows is slower than one of 64 rows, so it
-# does not.
-PACKING_MAX_RECURRENT_SIZE = 2**21
 
 
 def _row_bucket(n_rows):
@@ -72,25 +66,32 @@ def padded_length(n_tokens):
     return -(-(n_tokens + 2) // LENGTH_BUCKET) * LENGTH_BUCKET
 
 
-def budget_batches(lengths, batch_size, max_tokens_per_batch):
+def budget_batches(lengths, batch_size, max_tokens_per_batch, packed=False):
     """Cut sentences of `lengths` tokens into stateless batches; return lists of indices.
 
     Shortest first (ties in input order). A batch takes at most `batch_size`
-    sentences and, unless `max_tokens_per_batch` is None, grows only while
-    sentences x `padded_length(longest)` stays within it; a sentence too long
-    for the budget on its own is a batch of its own.
+    sentences (`packed`: at most `batch_size` rows' worth of positions, i.e.
+    the sentences' positions with `<S>` and `</S>` add up to at most
+    `batch_size` x `padded_length(longest)`, as short sentences share rows)
+    and, unless `max_tokens_per_batch` is None, grows only while sentences x
+    `padded_length(longest)` stays within it; a sentence too long for the
+    budget on its own is a batch of its own.
 
     >>> budget_batches([5, 1, 30, 3], batch_size=64, max_tokens_per_batch=16)
     [[1, 3], [0], [2]]
+    >>> budget_batches([1, 1, 1, 1, 6], batch_size=2, max_tokens_per_batch=None, packed=True)
+    [[0, 1, 2, 3], [4]]
     """
-    batches, batch = [], []
+    batches, batch, positions = [], [], 0
     for index in sorted(range(len(lengths)), key=lambda i: (lengths[i], i)):
-        if batch and (len(batch) == batch_size or (
-                max_tokens_per_batch is not None
-                and (len(batch) + 1) * padded_length(lengths[index]) > max_tokens_per_batch)):
+        length = padded_length(lengths[index])
+        full = (positions + lengths[index] + 2 > batch_size * length) if packed else len(batch) == batch_size
+        if batch and (full or (max_tokens_per_batch is not None
+                               and (len(batch) + 1) * length > max_tokens_per_batch)):
             batches.append(batch)
-            batch = []
+            batch, positions = [], 0
         batch.append(index)
+        positions += lengths[index] + 2
     if batch:
         batches.append(batch)
     return batches
@@ -144,7 +145,8 @@ class ElmoEmbedder:
         options_file: path of the original `options.json`; with
             `weight_file`, None for the model bundled in `savedmodels/default`.
         weight_file: path of the original weights `.hdf5`.
-        batch_size: int. Sentences per batch.
+        batch_size: int. Sentences per batch (rows per batch when
+            `embed_sentences` packs sentences; see `pack_sentences`).
         stateful: bool. Carry LSTM states per batch row from one
             `embed_batch` call to the next, as the original bilm-tf does;
             sentences are then never reordered. Default stateless: each
@@ -159,11 +161,12 @@ class ElmoEmbedder:
             embedding (see `benchmarks/RESULTS.md`) for one compilation per
             batch shape on first use; False starts faster for a few
             sentences. The JAX backend always compiles.
-        pack_sentences: True, False or "auto". Without state, put short
-            sentences end to end in shared rows (each still contextualised on
-            its own), so that the LSTMs run on less padding (with the token
-            cache). "auto" packs for LSTMs smaller than the original (see
-            `PACKING_MAX_RECURRENT_SIZE`).
+        pack_sentences: True, False or "auto" (the same as True). Without
+            state, put short sentences end to end in shared rows (each still
+            contextualised on its own), so that the LSTMs run on less padding
+            (with the token cache); `embed_sentences` then fills batches of
+            `batch_size` rows rather than sentences. Measured on real text at
+            every size (`benchmarks/bench_vs_bilm_tf.py`, RESULTS.md).
         max_tokens_per_batch: int or None. Without state, a batch holds
             sentences x padded length (the longest sentence + `<S>` and
             `</S>`, rounded up to a multiple of `LENGTH_BUCKET`) of at most
@@ -216,9 +219,6 @@ class ElmoEmbedder:
         self._char_ids = CharIdCache(self.options["char_cnn"]["max_characters_per_token"])
         self.token_cache_size = token_cache_size
         self._token_vectors = collections.OrderedDict()
-        if pack_sentences == "auto":
-            lstm = self.options["lstm"]
-            pack_sentences = lstm["dim"] * lstm["projection_dim"] < PACKING_MAX_RECURRENT_SIZE
         self.pack_sentences = bool(pack_sentences) and not stateful
         self._widest_filter = max(width for width, _ in self.options["char_cnn"]["filters"])
         self._token_encoder = build_token_encoder(self.model)
@@ -396,7 +396,8 @@ class ElmoEmbedder:
                 yield from self.embed_batch(chunk[start : start + batch_size])
             return
         results = [None] * len(chunk)
-        for indices in budget_batches([len(s) for s in chunk], batch_size, budget):
+        packed = self.pack_sentences and bool(self.token_cache_size)
+        for indices in budget_batches([len(s) for s in chunk], batch_size, budget, packed=packed):
             self._batch_budget = budget  # read (and dropped) by embed_batch: packed rows stay within it
             for i, emb in zip(indices, self.embed_batch([chunk[i] for i in indices])):
                 results[i] = emb

@@ -92,6 +92,26 @@ def test_budget_batches_cover_every_sentence_within_the_budget(seed):
         -(-len(lengths) // batch_size) - 1)
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_packed_budget_batches_fill_rows_within_the_budget(seed):
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(0, 60, rng.integers(1, 300)).tolist()
+    budget, batch_size = int(rng.integers(8, 4000)), int(rng.integers(1, 70))
+    batches = budget_batches(lengths, batch_size, budget, packed=True)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    for batch in batches:
+        width = padded_length(max(lengths[i] for i in batch))
+        positions = sum(lengths[i] + 2 for i in batch)
+        assert positions <= batch_size * width or len(batch) == 1  # batch_size rows' worth at most
+        assert len(batch) * width <= budget or len(batch) == 1
+    # Each batch but the last is full: the next sentence would not have fitted in batch_size rows.
+    for batch, following in zip(batches, batches[1:]):
+        nxt = following[0]
+        positions = sum(lengths[i] + 2 for i in batch) + lengths[nxt] + 2
+        assert (positions > batch_size * padded_length(lengths[nxt])
+                or (len(batch) + 1) * padded_length(lengths[nxt]) > budget)
+
+
 def test_plan_chunks_close_on_tokens_at_whole_batches():
     lengths = [5000] * 40 + [3] * 100
     plan = plan_chunks(lengths, sentences_per_chunk=64, unit=4, max_tokens=30000)

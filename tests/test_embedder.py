@@ -94,7 +94,8 @@ def test_interrupted_run_resumes_without_redoing_work(tmp_path, monkeypatch):
     lines = [f"sentence number {i} " + "w " * (i % 7) for i in range(300)]
     inp = _write(tmp_path / "in.txt", lines)
     out = tmp_path / "out.hdf5"
-    embedder = ElmoEmbedder(FIXTURE_OPTIONS, FIXTURE_WEIGHTS, batch_size=4)  # chunks of 128 sentences
+    # Unpacked, so that a batch is 4 sentences: chunks of 128 sentences, 32 batches each.
+    embedder = ElmoEmbedder(FIXTURE_OPTIONS, FIXTURE_WEIGHTS, batch_size=4, pack_sentences=False)
     calls = {"n": 0}
     original = ElmoEmbedder.embed_batch
 
