@@ -114,6 +114,7 @@ IMPL_ALIASES = {"bilm-tf": "bilm-tf", "bilm_tf": "bilm-tf", "tf": "elmo_keras TF
                 "elmo_keras tf": "elmo_keras TF", "jax": "elmo_keras JAX", "elmo_keras jax": "elmo_keras JAX",
                 "bilm-tf-sorted": "bilm-tf sorted", "tf-stream": "elmo_keras TF stream",
                 "jax-stream": "elmo_keras JAX stream"}
+IMPL_ALIASES.update({name.lower(): name for name in IMPLEMENTATIONS})
 DEFAULT_IMPLS = ("bilm-tf", "bilm-tf sorted", "elmo_keras TF", "elmo_keras JAX", "elmo_keras TF stream",
                  "elmo_keras JAX stream")
 DEFAULT_SENTENCES = {"original": 320, "small": 1200, "tiny": 400}
@@ -281,7 +282,8 @@ def run_worker_task(args):
     matmul, matmul_shapes = common.measure_matmuls(["numpy", lib], options, args["batch_size"])
 
     t = time.perf_counter()
-    embed, per_sentence, reset, info = (_embedders_bilm_tf if impl == "bilm-tf" else _embedders_elmo_keras)(args)
+    make_embedder = _embedders_bilm_tf if impl.startswith("bilm-tf") else _embedders_elmo_keras
+    embed, per_sentence, reset, info = make_embedder(args)
     load_s = time.perf_counter() - t
     batch_size, sentences, warmup = args["batch_size"], args["sentences"], args["warmup"]
     batching = BATCHING[impl]
@@ -350,7 +352,7 @@ def worker(args):
 def _env(impl, threads):
     backend = BACKENDS[impl]
     env = common.worker_env(backend)
-    if impl == "bilm-tf":
+    if impl.startswith("bilm-tf"):
         env["TF_USE_LEGACY_KERAS"] = "1"  # tf.compat.v1.nn.rnn_cell comes from tf_keras
     else:
         env.pop("TF_USE_LEGACY_KERAS", None)
