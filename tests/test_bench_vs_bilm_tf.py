@@ -14,7 +14,8 @@ BENCH = REPO / "benchmarks" / "bench_vs_bilm_tf.py"
 MAKE_CORPUS = REPO / "savedmodels" / "default" / "make_corpus.py"
 BILM_TF = REPO.parent / "shared" / "peers" / "bilm-tf"
 WORDNET = pathlib.Path("/usr/share/wordnet")
-IMPLEMENTATIONS = ("bilm-tf", "elmo_keras TF", "elmo_keras JAX")
+IMPLEMENTATIONS = ("bilm-tf", "bilm-tf sorted", "elmo_keras TF", "elmo_keras JAX", "elmo_keras TF stream",
+                   "elmo_keras JAX stream")
 
 
 def _load(path, name):
@@ -91,6 +92,8 @@ def test_text_file(bench, tmp_path):
 
 def test_impl_choice(bench):
     assert bench.parse_args(["--impl", "jax,bilm-tf"]).impls == ["bilm-tf", "elmo_keras JAX"]
+    assert bench.parse_args(["--impl", "tf-stream,bilm-tf-sorted"]).impls == ["bilm-tf sorted",
+                                                                              "elmo_keras TF stream"]
     assert bench.parse_args([]).impls == list(IMPLEMENTATIONS)
     with pytest.raises(SystemExit):
         bench.parse_args(["--impl", "torch"])
@@ -112,7 +115,7 @@ def test_compare(bench):
 @pytest.mark.skipif(not WORDNET.is_dir(), reason="WordNet (Debian wordnet-base) not installed")
 @pytest.mark.skipif(importlib.util.find_spec("tf_keras") is None, reason="bilm-tf needs tf_keras")
 def test_tiny_run_matches_bilm_tf():
-    """A tiny run: three implementations timed, and elmo_keras's outputs are bilm-tf's to float32 rounding."""
+    """A tiny run: every implementation timed, and elmo_keras's outputs are bilm-tf's to float32 rounding."""
     proc = subprocess.run([sys.executable, str(BENCH), "--config", "tiny", "--sentences", "64", "--batch-size", "32",
                            "--latency-runs", "1", "--bilm-tf", str(BILM_TF)], cwd=REPO, capture_output=True,
                           text=True, timeout=600, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
@@ -123,8 +126,10 @@ def test_tiny_run_matches_bilm_tf():
     for row in rows:
         words_per_s = float(row.split("|")[2].strip().replace(",", ""))
         assert words_per_s > 0
-    diffs = dict(re.findall(r"^- (elmo_keras \w+): max abs difference from bilm-tf (\S+) ", out, re.M))
-    assert set(diffs) == {"elmo_keras TF", "elmo_keras JAX"}, out[-3000:]
+    diffs = dict(re.findall(r"^- (elmo_keras [\w ]+?): max abs difference from bilm-tf (\S+) ", out, re.M))
+    # Every elmo_keras row is checked against bilm-tf; the sorted bilm-tf row holds other sentences first.
+    assert set(diffs) == {"elmo_keras TF", "elmo_keras JAX", "elmo_keras TF stream", "elmo_keras JAX stream"}, \
+        out[-3000:]
     for impl, diff in diffs.items():
         assert float(diff) < 1e-4, f"{impl}: {diff}"
     assert "text: 64 sentences" in out
