@@ -85,7 +85,6 @@ keeps XLA's default. Default: each library's default.
 
 import argparse
 import json
-import importlib.util
 import os
 import re
 import sys
@@ -115,14 +114,12 @@ IMPL_ALIASES = {"bilm-tf": "bilm-tf", "bilm_tf": "bilm-tf", "tf": "elmo_keras TF
                 "bilm-tf-sorted": "bilm-tf sorted", "tf-stream": "elmo_keras TF stream",
                 "jax-stream": "elmo_keras JAX stream"}
 IMPL_ALIASES.update({name.lower(): name for name in IMPLEMENTATIONS})
-DEFAULT_IMPLS = ("bilm-tf", "bilm-tf sorted", "elmo_keras TF", "elmo_keras JAX", "elmo_keras TF stream",
-                 "elmo_keras JAX stream")
 DEFAULT_SENTENCES = {"original": 320, "small": 1200, "tiny": 400}
 DEFAULT_LATENCY_RUNS = {"original": 5, "small": 20, "tiny": 20}
 LATENCY_WORDS = 20
 DEFAULT_BILM_TF = os.path.normpath(os.path.join(common.REPO, "..", "shared", "peers", "bilm-tf"))
 DEFAULT_WORDNET = "/usr/share/wordnet"
-MAKE_CORPUS = os.path.join(common.REPO, "savedmodels", "default", "make_corpus.py")
+MAKE_CORPUS = common.MAKE_CORPUS
 # The implementations did not do the same work if they differ by more than this, relative to the output.
 SAME_WORK_TOLERANCE = 1e-3
 WORKER_TIMEOUT = 3600
@@ -130,12 +127,7 @@ WORKER_TIMEOUT = 3600
 
 # ================================================================ text
 
-def load_make_corpus(path=MAKE_CORPUS):
-    """The bundled model's corpus builder, imported by path (it is not part of the package)."""
-    spec = importlib.util.spec_from_file_location("make_corpus", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+load_make_corpus = common.load_make_corpus
 
 
 def wordnet_split(wordnet_dir=DEFAULT_WORDNET, make_corpus_path=MAKE_CORPUS):
@@ -506,7 +498,7 @@ def parse_args(argv=None):
     p.add_argument("--latency-runs", type=int, default=None,
                    help="single-sentence calls (default: " + ", ".join(
                        f"{k} {v}" for k, v in DEFAULT_LATENCY_RUNS.items()) + ")")
-    p.add_argument("--impl", default=",".join(DEFAULT_IMPLS),
+    p.add_argument("--impl", default=",".join(IMPLEMENTATIONS),
                    help="comma-separated subset of: bilm-tf, bilm-tf-sorted, tf (elmo_keras TF), jax (elmo_keras "
                         "JAX), tf-stream, jax-stream (default: all)")
     p.add_argument("--threads", type=int, default=None, help="TensorFlow intra-op threads (default: library default)")

@@ -22,6 +22,20 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 RESULTS_FILE = os.path.join(HERE, "RESULTS.md")
 WORD_LIST = "/usr/share/dict/words"
+MAKE_CORPUS = os.path.join(REPO, "savedmodels", "default", "make_corpus.py")
+
+
+def load_make_corpus(path=MAKE_CORPUS):
+    """The bundled model's corpus builder (`savedmodels/default/make_corpus.py`), imported by path.
+
+    It is not part of the package; benchmarks use its held-out rule and WordNet reader.
+    """
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_corpus", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 # ---------------------------------------------------------------- machine

@@ -55,7 +55,6 @@ embedded once, in batches.
 
 import argparse
 import collections
-import importlib.util
 import json
 import os
 import re
@@ -67,7 +66,11 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-MAKE_CORPUS = os.path.join(REPO, "savedmodels", "default", "make_corpus.py")
+sys.path.insert(0, HERE)
+
+import common  # noqa: E402
+
+MAKE_CORPUS = common.MAKE_CORPUS
 DEFAULT_WORDNET = "/usr/share/wordnet"
 PARTS = (("n", "noun"), ("v", "verb"), ("a", "adj"), ("r", "adv"))
 MIN_EXAMPLES_PER_SENSE = 2
@@ -176,10 +179,7 @@ def find_target(tokens, lemma, pos, exceptions):
 
 def load_is_heldout(path=MAKE_CORPUS):
     """`is_heldout(tokenised_sentence)` of the bundled model's `make_corpus.py`, imported by path."""
-    spec = importlib.util.spec_from_file_location("_probe_make_corpus", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.is_heldout
+    return common.load_make_corpus(path).is_heldout
 
 
 def extract_items(wordnet_dir=DEFAULT_WORDNET, is_heldout=None,
