@@ -39,6 +39,12 @@ def write_random_model(directory, options, seed=0, scale=1.0):
     return options_file, weight_file
 
 
+def xla_flags(*flags):
+    """XLA_FLAGS for a child process: this process's own (a lowered instruction set of CI's second
+    run, `tests/cpu_isa.py`, stays in force) followed by `flags`."""
+    return " ".join(filter(None, [os.environ.get("XLA_FLAGS"), *flags]))
+
+
 @pytest.fixture
 def fixture_files():
     return FIXTURE_OPTIONS, FIXTURE_WEIGHTS
@@ -57,7 +63,8 @@ def run_pytest_on_jax(paths, keyword=None, cache_dir=None, timeout=1200):
 
     env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
     if cache_dir is not None:
-        env.update(XLA_FLAGS="--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true",
+        env.update(XLA_FLAGS=xla_flags("--xla_backend_optimization_level=0",
+                                       "--xla_llvm_disable_expensive_passes=true"),
                    JAX_COMPILATION_CACHE_DIR=str(cache_dir), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
                    JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "ignore", *map(str, paths)]

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from conftest import FIXTURE_OPTIONS, FIXTURE_WEIGHTS
+from reference_bilm import batching_tolerance
 
 beam = pytest.importorskip("apache_beam")
 
@@ -36,7 +37,9 @@ from elmo_keras.cli import main  # noqa: E402
 WORDS = ("the cat sat on a mat and then ran off to see the big world of ELMo , . ! Grüße 日本語 "
          "bank river rates raised").split()
 INVALID = b"caf\xe9 au lait"  # Latin-1, not UTF-8
-ATOL = 1e-5
+# Beam's batches against ElmoEmbedder's: two float32 evaluations of the fixture model in other
+# shapes (and graphs, for the SavedModel handler): batching_tolerance on sentences of WORDS, ~3e-6.
+ATOL = batching_tolerance(FIXTURE_OPTIONS, FIXTURE_WEIGHTS, (tuple(WORDS), tuple(WORDS[:7]), ("ELMo",)))
 FAIL = "ZZFAIL"  # the token on which a test model fails
 
 
@@ -102,7 +105,7 @@ def _check_rows(rows, reference, lines, layers):
         expected = _select(reference[key], layers)
         assert list(row["shape"]) == list(expected.shape)
         np.testing.assert_allclose(np.asarray(row["embedding"], np.float32).reshape(row["shape"]), expected,
-                                   atol=ATOL)
+                                   rtol=0, atol=ATOL)
 
 
 def _run_cli(args, cwd, timeout=300):
@@ -253,7 +256,7 @@ def test_python_api_text_input_and_runinference(embedder):
         def check(actual):
             assert sorted(k for k, _ in actual) == sorted(expected_by_key)
             for key, vectors in actual:
-                np.testing.assert_allclose(vectors, expected_by_key[key], atol=ATOL)
+                np.testing.assert_allclose(vectors, expected_by_key[key], rtol=0, atol=ATOL)
         return check
 
     with beam.Pipeline(runner=FnApiRunner()) as pipeline:
@@ -285,7 +288,7 @@ def test_savedmodel_handler_equals_embedder(savedmodel, embedder):
         assert [r.example for r in results] == batch
         for sentence, result in zip(batch, results):
             assert result.inference.dtype == np.float32
-            np.testing.assert_allclose(result.inference, embedder.embed_sentence(sentence), atol=ATOL)
+            np.testing.assert_allclose(result.inference, embedder.embed_sentence(sentence), rtol=0, atol=ATOL)
 
 
 class FailingHandler(ElmoEmbedderHandler):

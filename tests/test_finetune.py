@@ -20,7 +20,7 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import FIXTURE_OPTIONS, FIXTURE_WEIGHTS
+from conftest import FIXTURE_OPTIONS, FIXTURE_WEIGHTS, xla_flags
 
 from elmo_keras import Elmo
 
@@ -176,7 +176,7 @@ def jax_run(trained, tmp_path_factory):
     # XLA's CPU optimisation passes take most of the time of these tiny programs
     # (0.5 s each for the weight initialisers alone); the results are the same.
     env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu",
-               XLA_FLAGS="--xla_backend_optimization_level=0")
+               XLA_FLAGS=xla_flags("--xla_backend_optimization_level=0"))
     result = subprocess.run([sys.executable, "-c", JAX_SCRIPT, str(tmp)],
                             env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]

@@ -20,6 +20,8 @@ import keras
 import numpy as np
 import pytest
 
+from conftest import xla_flags
+
 HERE = pathlib.Path(__file__).parent
 TRAIN_FIXTURE = HERE / "data" / "bilm-tf" / "train"
 
@@ -143,5 +145,5 @@ def test_mirrored_strategy_matches_one_device(tmp_path):
 def test_jax_data_parallel_matches_one_device(tmp_path):
     pytest.importorskip("jax")
     run_on_two_devices(tmp_path, {"KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu",
-                                  "XLA_FLAGS": "--xla_force_host_platform_device_count=2 "
-                                               "--xla_backend_optimization_level=0"})
+                                  "XLA_FLAGS": xla_flags("--xla_force_host_platform_device_count=2",
+                                                         "--xla_backend_optimization_level=0")})

@@ -14,8 +14,9 @@ import importlib.util
 import json
 import pathlib
 
-import nbformat
 import pytest
+
+nbformat = pytest.importorskip("nbformat", reason="the notebook runners are not installed (the notebooks extra)")
 
 NOTEBOOKS_DIR = pathlib.Path(__file__).resolve().parent.parent / "notebooks"
 _spec = importlib.util.spec_from_file_location("notebook_build", NOTEBOOKS_DIR / "build.py")

@@ -152,6 +152,9 @@ def test_majority_baseline_breaks_ties_by_synset_offset():
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not pathlib.Path(probe.DEFAULT_WORDNET, "data.noun").exists(),
+                    reason=f"WordNet is not in {probe.DEFAULT_WORDNET}: Debian's wordnet-base "
+                           "(apt-get install wordnet-base)")
 def test_probe_on_the_bundled_model(capsys):
     probe.main(["--max-lemmas", "40", "--json"])
     result = json.loads(capsys.readouterr().out)

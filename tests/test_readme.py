@@ -3,7 +3,9 @@
 `bash` blocks run with `bash -euo pipefail`, `python` blocks with the test's
 Python, all in one fresh folder (a later block may read what an earlier one
 wrote, as a reader following the README would). The install-and-test block is
-what `.ci/run` runs itself: the test checks that `.ci/run` runs exactly it.
+what `.ci/run` runs itself: the test checks that `.ci/run` runs its commands as
+written and in order (besides them, `.ci/run` installs Debian's WordNet and runs
+the numeric tests a second time under a lower instruction set).
 """
 
 import os
@@ -35,7 +37,8 @@ def test_readme_install_and_test_commands_are_what_ci_runs():
     commands = [line for line in blocks[0].splitlines() if line.strip()]
     ci = [line.strip() for line in (REPO / ".ci" / "run").read_text().splitlines()
           if line.strip() and not line.lstrip().startswith(("#", "set ", "cd ", "export "))]
-    assert commands == ci
+    # CI runs them in this order, each as written; its other lines are the extra runs it documents.
+    assert [line for line in ci if line in commands] == commands
 
 
 def test_readme_has_only_runnable_languages():
