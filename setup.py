@@ -30,8 +30,9 @@ EXTRAS = {
     "tf": TENSORFLOW,
     "jax": ["jax==0.10.2", "jaxlib==0.10.2"],  # the CPU build; use with KERAS_BACKEND=jax
     "hub": HUB,
-    # Nothing in elmo_keras imports Beam: the extra is for embedding in Beam pipelines. 2.77.0 co-installs
-    # with TensorFlow 2.20 and numpy 2.4 on Python 3.11 (it caps protobuf below 7 and pillow below 13).
+    # elmo_keras.beam and `elmo-keras embed-beam` import Beam, on first use only (the rest of the package
+    # and its command line run without it). 2.77.0 co-installs with TensorFlow 2.20 and numpy 2.4 on
+    # Python 3.11 (it caps protobuf below 7 and pillow below 13).
     "beam": ["apache-beam==2.77.0", "google-crc32c>=1.5"],  # google-crc32c: TFRecord output (embed-beam)
     "notebooks": ["matplotlib>=3.8", "nbformat>=5.9", "nbclient>=0.10", "ipykernel>=6.29", *HUB],
     "test": ["pytest>=8", "hypothesis>=6.100"],

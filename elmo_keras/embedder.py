@@ -1,5 +1,8 @@
 """`ElmoEmbedder`: ELMo vectors for tokenised text, with AllenNLP's API.
 
+It carries out the batch plans of `elmo_keras.preprocessing.batching`, keeps
+the token-vector cache and lays sentences out in rows.
+
 Example:
 
 >>> from elmo_keras import ElmoEmbedder
@@ -20,6 +23,10 @@ from elmo_keras.io.embedding_file import InputFileError  # noqa: F401  (raised b
 from elmo_keras.io.embedding_file import ChunkStore, read_sentences, sentence_keys, write_allennlp_hdf5
 from elmo_keras.models.bilm import build_contextualizer, build_token_encoder
 from elmo_keras.models.bilm_files import load_bilm
+# Re-exported: the planners were first defined here. WINDOW_MAX_TOKENS is read
+# from this module at call time, so that patching it here changes the windows.
+from elmo_keras.preprocessing.batching import (LENGTH_BUCKET, ROW_BUCKET, WINDOW_MAX_TOKENS,  # noqa: F401
+                                               budget_batches, padded_length, plan_chunks, row_bucket)
 from elmo_keras.preprocessing.char_ids import (BOS_TOKEN, EOS_TOKEN, CharIdCache, token_to_char_ids,
                                                trim_padding_characters)
 from elmo_keras.preprocessing.packing import pack_rows
@@ -27,9 +34,6 @@ from elmo_keras.preprocessing.split import check_splitter, split_sentence
 from elmo_keras.pretrained import default_model_files, fetch_pretrained
 
 OUTPUT_FORMATS = ("all", "top", "average")
-# Token counts are padded up to a multiple of this, so that compiled
-# functions are reused across batches of similar length.
-LENGTH_BUCKET = 8
 # Sentences sorted together by length when embedding without state.
 SORT_WINDOW_BATCHES = 32
 # New tokens per char-CNN call are padded up to a multiple of this.
@@ -45,81 +49,6 @@ CHAR_CNN_MAX_TOKENS = 2048
 # position (32 KB at the small size, 128 KB at the original), so 8,192
 # positions are about 0.26 GB (small) or 1 GB (original).
 DEFAULT_MAX_TOKENS_PER_BATCH = 8192
-# A sort window of `embed_sentences` (and a chunk of `embed_file`) also
-# closes at this many tokens, which bounds the vectors held before they are
-# yielded or written: 3 KB a token at the small size (all layers), 12 KB at
-# the original.
-WINDOW_MAX_TOKENS = 65536
-# Packed rows are padded up to a power of two up to this, then to a multiple of it.
-ROW_BUCKET = 8
-
-
-def _row_bucket(n_rows):
-    """Rows padded to 1, 2, 4, 8, then multiples of `ROW_BUCKET`, so that few shapes compile."""
-    if n_rows <= ROW_BUCKET:
-        return 1 << (n_rows - 1).bit_length()
-    return -(-n_rows // ROW_BUCKET) * ROW_BUCKET
-
-
-def padded_length(n_tokens):
-    """Time steps of a batch whose longest sentence has `n_tokens`: + <S> and </S>, up to `LENGTH_BUCKET`."""
-    return -(-(n_tokens + 2) // LENGTH_BUCKET) * LENGTH_BUCKET
-
-
-def budget_batches(lengths, batch_size, max_tokens_per_batch, packed=False):
-    """Cut sentences of `lengths` tokens into stateless batches; return lists of indices.
-
-    Shortest first (ties in input order). A batch takes at most `batch_size`
-    sentences (`packed`: at most `batch_size` rows' worth of positions, i.e.
-    the sentences' positions with `<S>` and `</S>` add up to at most
-    `batch_size` x `padded_length(longest)`, as short sentences share rows)
-    and, unless `max_tokens_per_batch` is None, grows only while sentences x
-    `padded_length(longest)` stays within it; a sentence too long for the
-    budget on its own is a batch of its own.
-
-    >>> budget_batches([5, 1, 30, 3], batch_size=64, max_tokens_per_batch=16)
-    [[1, 3], [0], [2]]
-    >>> budget_batches([1, 1, 1, 1, 6], batch_size=2, max_tokens_per_batch=None, packed=True)
-    [[0, 1, 2, 3], [4]]
-    """
-    batches, batch, positions = [], [], 0
-    for index in sorted(range(len(lengths)), key=lambda i: (lengths[i], i)):
-        length = padded_length(lengths[index])
-        full = (positions + lengths[index] + 2 > batch_size * length) if packed else len(batch) == batch_size
-        if batch and (full or (max_tokens_per_batch is not None
-                               and (len(batch) + 1) * length > max_tokens_per_batch)):
-            batches.append(batch)
-            batch, positions = [], 0
-        batch.append(index)
-        positions += lengths[index] + 2
-    if batch:
-        batches.append(batch)
-    return batches
-
-
-def plan_chunks(lengths, sentences_per_chunk, unit=1, max_tokens=WINDOW_MAX_TOKENS):
-    """Cut sentences of `lengths` tokens into consecutive chunks; return `(start, end)` pairs.
-
-    A chunk holds at most `sentences_per_chunk` sentences and closes early
-    once it holds `max_tokens` tokens or more, at a multiple of `unit`
-    sentences (a stateful run needs whole batches); it holds at least one
-    unit. The plan depends on the lengths alone, so a re-run finds the same chunks.
-
-    >>> plan_chunks([1, 1, 1, 1, 1], sentences_per_chunk=2)
-    [(0, 2), (2, 4), (4, 5)]
-    >>> plan_chunks([10, 10, 1, 1, 1], sentences_per_chunk=4, unit=1, max_tokens=15)
-    [(0, 2), (2, 5)]
-    """
-    chunks, start, tokens = [], 0, 0
-    for end in range(1, len(lengths) + 1):
-        tokens += lengths[end - 1]
-        size = end - start
-        if size == sentences_per_chunk or (tokens >= max_tokens and size % unit == 0):
-            chunks.append((start, end))
-            start, tokens = end, 0
-    if start < len(lengths):
-        chunks.append((start, len(lengths)))
-    return chunks
 
 
 def select_layers(embeddings, output_format):
@@ -296,7 +225,7 @@ class ElmoEmbedder:
             n_rows = len(batch)
         else:
             layout = pack_rows([len(row) for row in rows], time)
-            n_rows = _row_bucket(len(layout))
+            n_rows = row_bucket(len(layout))
             if max_tokens is not None and n_rows * time > max_tokens >= len(layout) * time:
                 n_rows = len(layout)  # the bucket's extra rows would break the budget
         index = np.zeros((n_rows, time), dtype=np.int32)
@@ -319,8 +248,13 @@ class ElmoEmbedder:
         With `pack_sentences`, short sentences share rows (packed end to end,
         each contextualised on its own), so that the LSTMs run on little padding.
         """
-        # The budget of the `embed_sentences` call that formed this batch, else the embedder's.
-        max_tokens = self.__dict__.pop("_batch_budget", self.max_tokens_per_batch)
+        return self._embed_batch(batch, max_tokens=self.max_tokens_per_batch)
+
+    def _embed_batch(self, batch, *, max_tokens):
+        """`embed_batch` whose packed rows stay within `max_tokens` positions (None: no budget).
+
+        `embed_sentences` passes its own budget, which may differ from the embedder's.
+        """
         if not batch:
             return []
         if self.stateful and len(batch) > self.batch_size:
@@ -393,13 +327,12 @@ class ElmoEmbedder:
     def _embed_chunk(self, chunk, batch_size, budget):
         if self.stateful:
             for start in range(0, len(chunk), batch_size):
-                yield from self.embed_batch(chunk[start : start + batch_size])
+                yield from self._embed_batch(chunk[start : start + batch_size], max_tokens=budget)
             return
         results = [None] * len(chunk)
         packed = self.pack_sentences and bool(self.token_cache_size)
         for indices in budget_batches([len(s) for s in chunk], batch_size, budget, packed=packed):
-            self._batch_budget = budget  # read (and dropped) by embed_batch: packed rows stay within it
-            for i, emb in zip(indices, self.embed_batch([chunk[i] for i in indices])):
+            for i, emb in zip(indices, self._embed_batch([chunk[i] for i in indices], max_tokens=budget)):
                 results[i] = emb
         yield from results
 

@@ -103,15 +103,15 @@ def test_interrupted_run_resumes_without_redoing_work(tmp_path, monkeypatch):
     # Unpacked, so that a batch is 4 sentences: chunks of 128 sentences, 32 batches each.
     embedder = ElmoEmbedder(FIXTURE_OPTIONS, FIXTURE_WEIGHTS, batch_size=4, pack_sentences=False)
     calls = {"n": 0}
-    original = ElmoEmbedder.embed_batch
+    original = ElmoEmbedder._embed_batch
 
-    def failing(self, batch):
+    def failing(self, batch, *, max_tokens):
         calls["n"] += 1
         if calls["n"] == 40:
             raise KeyboardInterrupt
-        return original(self, batch)
+        return original(self, batch, max_tokens=max_tokens)
 
-    monkeypatch.setattr(ElmoEmbedder, "embed_batch", failing)
+    monkeypatch.setattr(ElmoEmbedder, "_embed_batch", failing)
     with pytest.raises(KeyboardInterrupt):
         embedder.embed_file(inp, str(out), progress=False)
     assert not out.exists()

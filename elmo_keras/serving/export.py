@@ -55,6 +55,11 @@ and offers no way to attach a plain `__call__` function and
 refuses to fine-tune through a signature). So the functions are attached to a
 `tf.train.Checkpoint` root, the object TF Hub's own examples use for Reusable
 SavedModels, and saved with `tf.saved_model.save`.
+
+This module builds the served model, checks the arguments and writes the
+version directory; the signatures' functions are in
+`elmo_keras.serving.signatures`, the warm-up records in
+`elmo_keras.serving.warmup` and the op inspection in `elmo_keras.serving.ops`.
 """
 
 import json
@@ -66,7 +71,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
-from tensorflow.core.protobuf import saved_model_pb2
 
 from elmo_keras.layers.scalar_mix import ScalarMix
 from elmo_keras.models.bilm import get_bilstm
@@ -74,20 +78,20 @@ from elmo_keras.models.bilm import get_char_cnn
 from elmo_keras.models.bilm_files import load_bilm
 from elmo_keras.models.elmo import masked_mean as _masked_mean
 from elmo_keras.models.elmo import remove_sentence_boundaries
-from elmo_keras.preprocessing import char_ids_tf
-from elmo_keras.preprocessing import tokenize
 from elmo_keras.preprocessing.char_ids import MAX_CHARACTERS_PER_TOKEN
-from elmo_keras.preprocessing.char_ids import N_CHARACTER_CODES
-from elmo_keras.preprocessing.char_ids import batch_to_ids
+from elmo_keras.serving.ops import saved_model_non_core_ops, saved_model_op_types
+from elmo_keras.serving.signatures import N_CHAR_IDS, TOKENIZERS, sentence_splitter, signature_functions
+from elmo_keras.serving.warmup import (WARMUP_FILE, WARMUP_SENTENCES, prediction_log_record, warmup_inputs,
+                                       write_warmup_requests)
 
-TOKENIZERS = ("core",) + tokenize.TOKENIZER_KINDS
-WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+# The serving API, kept importable from here as before the split into
+# signatures, warm-up requests and op inspection.
+__all__ = ["N_CHAR_IDS", "NON_CORE_OPS_FILE", "TOKENIZERS", "WARMUP_FILE", "WARMUP_SENTENCES", "build_hub_elmo",
+           "export_bilm", "export_savedmodel", "export_with_text_input", "prediction_log_record",
+           "saved_model_non_core_ops", "saved_model_op_types", "sentence_splitter", "warmup_inputs",
+           "write_warmup_requests"]
+
 NON_CORE_OPS_FILE = os.path.join("assets.extra", "non_core_ops.json")
-# Sentences of the warm-up requests: TF Serving runs each once after loading,
-# so that the first user request does not pay for graph set-up.
-WARMUP_SENTENCES = (["the", "cat", "sat", "on", "the", "mat"], ["ELMo"])
-# Id 0 is batch padding, 1..261 the shifted character codes.
-N_CHAR_IDS = N_CHARACTER_CODES + 1
 
 
 def build_hub_elmo(bilm, scalar_mix_weights=None, name="hub_elmo"):
@@ -143,83 +147,6 @@ def build_hub_elmo(bilm, scalar_mix_weights=None, name="hub_elmo"):
     return keras.Model(char_ids, outputs, name=name)
 
 
-def sentence_splitter(tokenizer="core"):
-    """Return the in-graph splitter tf.string [batch] -> RaggedTensor of tokens.
-
-    "core" is `char_ids_tf.split_sentences` (Python's `str.split()`, core TF
-    ops only); "whitespace" and "punctuation" are the tensorflow-text
-    tokenizers of `elmo_keras.preprocessing.tokenize.text_tokenizer`.
-    """
-    if tokenizer == "core":
-        return char_ids_tf.split_sentences
-    if tokenizer in tokenize.TOKENIZER_KINDS:
-        return tokenize.text_tokenizer(tokenizer)
-    raise ValueError(f"tokenizer must be one of {TOKENIZERS}, got {tokenizer!r}")
-
-
-def _checked_char_ids(char_ids, max_chars):
-    """char_ids after run-time checks of their shape and values."""
-    # ensure_shape checks at run time even where the signature declares the
-    # shape: a signature does not validate shapes, and checks on a rank that
-    # the graph already "knows" are optimised away.
-    char_ids = tf.ensure_shape(char_ids, [None, None, max_chars], name="char_ids")
-    checks = [
-        tf.debugging.assert_greater_equal(
-            tf.shape(char_ids)[1], 2,
-            message="char_ids must include the <S> and </S> positions (time >= 2), as batch_to_ids gives"),
-        tf.debugging.assert_non_negative(char_ids, message=f"char_ids must be in [0, {N_CHAR_IDS})"),
-        tf.debugging.assert_less(char_ids, N_CHAR_IDS, message=f"char_ids must be in [0, {N_CHAR_IDS})"),
-    ]
-    with tf.control_dependencies(checks):
-        return tf.identity(char_ids)
-
-
-def _on_at_least_one_row(char_ids_fn):
-    """`char_ids_fn` that also answers a batch of 0 rows, with 0-row outputs.
-
-    An empty request runs the model on one padding row (all ids 0) and cuts
-    it off, so every output keeps its dtype and its other dimensions. Under
-    oneDNN (TensorFlow's default on x86-64) a convolution on 0 rows returns
-    a wrong shape, which a downstream model of `export_with_text_input` may
-    meet. Non-empty batches are unchanged: the filler then has 0 rows.
-    """
-
-    def fn(char_ids):
-        batch = tf.shape(char_ids)[0]
-        filler_shape = tf.concat([[tf.maximum(1 - batch, 0)], tf.shape(char_ids)[1:]], axis=0)
-        outputs = char_ids_fn(tf.concat([char_ids, tf.zeros(filler_shape, char_ids.dtype)], axis=0))
-        return {name: value[:batch] if value.shape.rank else value for name, value in outputs.items()}
-
-    return fn
-
-
-def _signature_functions(char_ids_fn, split, max_chars):
-    """The tf.functions of the `default`, `tokens` and `char_ids` signatures.
-
-    `char_ids_fn` maps checked char ids to the dict of outputs. Each
-    signature answers an empty batch with empty outputs.
-    """
-    char_ids_fn = _on_at_least_one_row(char_ids_fn)
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
-    def default(text):
-        text = tf.ensure_shape(text, [None], name="text")
-        return char_ids_fn(char_ids_tf.ragged_to_char_ids(split(text), max_chars))
-
-    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.string, name="tokens"),
-                                  tf.TensorSpec([None], tf.int32, name="sequence_len")])
-    def tokens(tokens, sequence_len):
-        tokens = tf.ensure_shape(tokens, [None, None], name="tokens")
-        sequence_len = tf.ensure_shape(sequence_len, [None], name="sequence_len")
-        return char_ids_fn(char_ids_tf.sentences_to_char_ids(tokens, sequence_len, max_chars))
-
-    @tf.function(input_signature=[tf.TensorSpec([None, None, max_chars], tf.int32, name="char_ids")])
-    def char_ids(char_ids):
-        return char_ids_fn(_checked_char_ids(char_ids, max_chars))
-
-    return {"default": default, "tokens": tokens, "char_ids": char_ids}
-
-
 def _tf_variables(variables):
     """The tf.Variables inside Keras variables.
 
@@ -239,7 +166,7 @@ def _servable(char_ids_fn, variables, trainable_variables, tokenizer, max_chars)
     `regularization_losses`. The variable lists also make every captured
     variable part of the SavedModel.
     """
-    functions = _signature_functions(char_ids_fn, sentence_splitter(tokenizer), max_chars)
+    functions = signature_functions(char_ids_fn, sentence_splitter(tokenizer), max_chars)
     root = tf.train.Checkpoint()
     root.__call__ = functions["default"]
     root.variables = _tf_variables(variables)
@@ -248,93 +175,6 @@ def _servable(char_ids_fn, variables, trainable_variables, tokenizer, max_chars)
     signatures = {name: function.get_concrete_function() for name, function in functions.items()}
     signatures["serving_default"] = signatures["default"]
     return root, signatures
-
-
-def saved_model_op_types(export_dir):
-    """Return the set of op types in a SavedModel: every graph and function.
-
-    Reads `saved_model.pb` directly, so it needs no op to be registered and
-    sees the functions of all signatures, `__call__` and the saver. Calls of
-    library functions by name are not ops and are left out.
-    """
-    saved_model = saved_model_pb2.SavedModel()
-    with open(os.path.join(export_dir, "saved_model.pb"), "rb") as f:
-        saved_model.ParseFromString(f.read())
-    return set().union(*(tokenize.graph_def_op_types(meta_graph.graph_def)
-                         for meta_graph in saved_model.meta_graphs))
-
-
-def saved_model_non_core_ops(export_dir):
-    """Return the sorted op types of a SavedModel that are not core TensorFlow.
-
-    Core means `tf.raw_ops` has it, as in `tokenize.non_core_ops`: such ops
-    are compiled into TensorFlow and stock TF Serving.
-    """
-    return sorted(t for t in saved_model_op_types(export_dir) if not hasattr(tf.raw_ops, t))
-
-
-def _varint(value):
-    """Protocol-buffer base-128 varint encoding of a non-negative int."""
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _field(number, payload):
-    """A length-delimited protocol-buffer field (wire type 2)."""
-    if isinstance(payload, str):
-        payload = payload.encode("utf-8")
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
-
-
-def prediction_log_record(signature_name, inputs, model_name="elmo"):
-    """Serialize a `tensorflow.serving.PredictionLog` holding one PredictRequest.
-
-    Encoded by hand, because tensorflow-serving-api is usually not installed
-    and these few fields are all a warm-up record needs (field numbers from
-    tensorflow_serving/apis/{prediction_log,predict,model}.proto):
-    PredictionLog.predict_log = 6, PredictLog.request = 1,
-    PredictRequest.model_spec = 1, PredictRequest.inputs = 2 (a map: entries
-    with key = 1, value = 2), ModelSpec.name = 1, ModelSpec.signature_name = 3.
-
-    Args:
-        signature_name: str. The signature the request calls.
-        inputs: dict of input name to array (anything `tf.make_tensor_proto`
-            takes, with the signature's dtype).
-        model_name: str. ModelSpec.name; TF Serving ignores it in warm-up.
-
-    Returns bytes, one record of the warm-up TFRecord file.
-    """
-    model_spec = _field(1, model_name) + _field(3, signature_name)
-    request = _field(1, model_spec)
-    for key in sorted(inputs):
-        tensor = tf.make_tensor_proto(inputs[key]).SerializeToString()
-        request += _field(2, _field(1, key) + _field(2, tensor))
-    return _field(6, _field(1, request))
-
-
-def warmup_inputs(max_chars=MAX_CHARACTERS_PER_TOKEN, sentences=WARMUP_SENTENCES):
-    """Return {signature name: inputs} for one warm-up request per signature."""
-    max_len = max(len(s) for s in sentences)
-    text = np.array([" ".join(s).encode("utf-8") for s in sentences], dtype=object)
-    tokens = np.array([[t.encode("utf-8") for t in s] + [b""] * (max_len - len(s)) for s in sentences],
-                      dtype=object)
-    return {
-        "default": {"text": text},
-        "serving_default": {"text": text},
-        "tokens": {"tokens": tokens, "sequence_len": np.array([len(s) for s in sentences], np.int32)},
-        "char_ids": {"char_ids": batch_to_ids(sentences, max_chars)},
-    }
-
-
-def write_warmup_requests(path, max_chars=MAX_CHARACTERS_PER_TOKEN, model_name="elmo"):
-    """Write TF Serving warm-up requests (a TFRecord of PredictionLogs) to path."""
-    with tf.io.TFRecordWriter(path) as writer:
-        for signature_name, inputs in sorted(warmup_inputs(max_chars).items()):
-            writer.write(prediction_log_record(signature_name, inputs, model_name))
 
 
 def _prepare(out_dir, version, tokenizer, overwrite):

@@ -1,0 +1,84 @@
+"""Batch plans for embedding: which sentences go together, and padded to what shape.
+
+Pure functions of sentence lengths, so that a plan (and the compiled shapes
+it leads to) is the same on every run; `elmo_keras.embedder` carries them out.
+"""
+
+# Token counts are padded up to a multiple of this, so that compiled
+# functions are reused across batches of similar length.
+LENGTH_BUCKET = 8
+# A sort window of `embed_sentences` (and a chunk of `embed_file`) also
+# closes at this many tokens, which bounds the vectors held before they are
+# yielded or written: 3 KB a token at the small size (all layers), 12 KB at
+# the original.
+WINDOW_MAX_TOKENS = 65536
+# Packed rows are padded up to a power of two up to this, then to a multiple of it.
+ROW_BUCKET = 8
+
+
+def row_bucket(n_rows):
+    """Rows padded to 1, 2, 4, 8, then multiples of `ROW_BUCKET`, so that few shapes compile."""
+    if n_rows <= ROW_BUCKET:
+        return 1 << (n_rows - 1).bit_length()
+    return -(-n_rows // ROW_BUCKET) * ROW_BUCKET
+
+
+def padded_length(n_tokens):
+    """Time steps of a batch whose longest sentence has `n_tokens`: + <S> and </S>, up to `LENGTH_BUCKET`."""
+    return -(-(n_tokens + 2) // LENGTH_BUCKET) * LENGTH_BUCKET
+
+
+def budget_batches(lengths, batch_size, max_tokens_per_batch, packed=False):
+    """Cut sentences of `lengths` tokens into stateless batches; return lists of indices.
+
+    Shortest first (ties in input order). A batch takes at most `batch_size`
+    sentences (`packed`: at most `batch_size` rows' worth of positions, i.e.
+    the sentences' positions with `<S>` and `</S>` add up to at most
+    `batch_size` x `padded_length(longest)`, as short sentences share rows)
+    and, unless `max_tokens_per_batch` is None, grows only while sentences x
+    `padded_length(longest)` stays within it; a sentence too long for the
+    budget on its own is a batch of its own.
+
+    >>> budget_batches([5, 1, 30, 3], batch_size=64, max_tokens_per_batch=16)
+    [[1, 3], [0], [2]]
+    >>> budget_batches([1, 1, 1, 1, 6], batch_size=2, max_tokens_per_batch=None, packed=True)
+    [[0, 1, 2, 3], [4]]
+    """
+    batches, batch, positions = [], [], 0
+    for index in sorted(range(len(lengths)), key=lambda i: (lengths[i], i)):
+        length = padded_length(lengths[index])
+        full = (positions + lengths[index] + 2 > batch_size * length) if packed else len(batch) == batch_size
+        if batch and (full or (max_tokens_per_batch is not None
+                               and (len(batch) + 1) * length > max_tokens_per_batch)):
+            batches.append(batch)
+            batch, positions = [], 0
+        batch.append(index)
+        positions += lengths[index] + 2
+    if batch:
+        batches.append(batch)
+    return batches
+
+
+def plan_chunks(lengths, sentences_per_chunk, unit=1, max_tokens=WINDOW_MAX_TOKENS):
+    """Cut sentences of `lengths` tokens into consecutive chunks; return `(start, end)` pairs.
+
+    A chunk holds at most `sentences_per_chunk` sentences and closes early
+    once it holds `max_tokens` tokens or more, at a multiple of `unit`
+    sentences (a stateful run needs whole batches); it holds at least one
+    unit. The plan depends on the lengths alone, so a re-run finds the same chunks.
+
+    >>> plan_chunks([1, 1, 1, 1, 1], sentences_per_chunk=2)
+    [(0, 2), (2, 4), (4, 5)]
+    >>> plan_chunks([10, 10, 1, 1, 1], sentences_per_chunk=4, unit=1, max_tokens=15)
+    [(0, 2), (2, 5)]
+    """
+    chunks, start, tokens = [], 0, 0
+    for end in range(1, len(lengths) + 1):
+        tokens += lengths[end - 1]
+        size = end - start
+        if size == sentences_per_chunk or (tokens >= max_tokens and size % unit == 0):
+            chunks.append((start, end))
+            start, tokens = end, 0
+    if start < len(lengths):
+        chunks.append((start, len(lengths)))
+    return chunks

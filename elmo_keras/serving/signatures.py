@@ -1,0 +1,94 @@
+"""The tf.functions behind the SavedModel's signatures: text, tokens or char ids in, outputs out.
+
+Each signature turns its input into checked char ids in the graph, so that a
+bad request fails with a message instead of a wrong answer, and answers an
+empty batch with empty outputs. `elmo_keras.serving.export` attaches these
+functions to the saved object.
+"""
+
+import tensorflow as tf
+
+from elmo_keras.preprocessing import char_ids_tf
+from elmo_keras.preprocessing import tokenize
+from elmo_keras.preprocessing.char_ids import N_CHARACTER_CODES
+
+TOKENIZERS = ("core",) + tokenize.TOKENIZER_KINDS
+# Id 0 is batch padding, 1..261 the shifted character codes.
+N_CHAR_IDS = N_CHARACTER_CODES + 1
+
+
+def sentence_splitter(tokenizer="core"):
+    """Return the in-graph splitter tf.string [batch] -> RaggedTensor of tokens.
+
+    "core" is `char_ids_tf.split_sentences` (Python's `str.split()`, core TF
+    ops only); "whitespace" and "punctuation" are the tensorflow-text
+    tokenizers of `elmo_keras.preprocessing.tokenize.text_tokenizer`.
+    """
+    if tokenizer == "core":
+        return char_ids_tf.split_sentences
+    if tokenizer in tokenize.TOKENIZER_KINDS:
+        return tokenize.text_tokenizer(tokenizer)
+    raise ValueError(f"tokenizer must be one of {TOKENIZERS}, got {tokenizer!r}")
+
+
+def _checked_char_ids(char_ids, max_chars):
+    """char_ids after run-time checks of their shape and values."""
+    # ensure_shape checks at run time even where the signature declares the
+    # shape: a signature does not validate shapes, and checks on a rank that
+    # the graph already "knows" are optimised away.
+    char_ids = tf.ensure_shape(char_ids, [None, None, max_chars], name="char_ids")
+    checks = [
+        tf.debugging.assert_greater_equal(
+            tf.shape(char_ids)[1], 2,
+            message="char_ids must include the <S> and </S> positions (time >= 2), as batch_to_ids gives"),
+        tf.debugging.assert_non_negative(char_ids, message=f"char_ids must be in [0, {N_CHAR_IDS})"),
+        tf.debugging.assert_less(char_ids, N_CHAR_IDS, message=f"char_ids must be in [0, {N_CHAR_IDS})"),
+    ]
+    with tf.control_dependencies(checks):
+        return tf.identity(char_ids)
+
+
+def _on_at_least_one_row(char_ids_fn):
+    """`char_ids_fn` that also answers a batch of 0 rows, with 0-row outputs.
+
+    An empty request runs the model on one padding row (all ids 0) and cuts
+    it off, so every output keeps its dtype and its other dimensions. Under
+    oneDNN (TensorFlow's default on x86-64) a convolution on 0 rows returns
+    a wrong shape, which a downstream model of `export_with_text_input` may
+    meet. Non-empty batches are unchanged: the filler then has 0 rows.
+    """
+
+    def fn(char_ids):
+        batch = tf.shape(char_ids)[0]
+        filler_shape = tf.concat([[tf.maximum(1 - batch, 0)], tf.shape(char_ids)[1:]], axis=0)
+        outputs = char_ids_fn(tf.concat([char_ids, tf.zeros(filler_shape, char_ids.dtype)], axis=0))
+        return {name: value[:batch] if value.shape.rank else value for name, value in outputs.items()}
+
+    return fn
+
+
+def signature_functions(char_ids_fn, split, max_chars):
+    """The tf.functions of the `default`, `tokens` and `char_ids` signatures.
+
+    `char_ids_fn` maps checked char ids to the dict of outputs. Each
+    signature answers an empty batch with empty outputs.
+    """
+    char_ids_fn = _on_at_least_one_row(char_ids_fn)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    def default(text):
+        text = tf.ensure_shape(text, [None], name="text")
+        return char_ids_fn(char_ids_tf.ragged_to_char_ids(split(text), max_chars))
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.string, name="tokens"),
+                                  tf.TensorSpec([None], tf.int32, name="sequence_len")])
+    def tokens(tokens, sequence_len):
+        tokens = tf.ensure_shape(tokens, [None, None], name="tokens")
+        sequence_len = tf.ensure_shape(sequence_len, [None], name="sequence_len")
+        return char_ids_fn(char_ids_tf.sentences_to_char_ids(tokens, sequence_len, max_chars))
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, max_chars], tf.int32, name="char_ids")])
+    def char_ids(char_ids):
+        return char_ids_fn(_checked_char_ids(char_ids, max_chars))
+
+    return {"default": default, "tokens": tokens, "char_ids": char_ids}
