@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from elmo_keras.cli import main
-from elmo_keras.training import data as data_module
+from elmo_keras.training.batcher import _STATE_FORMAT
 from elmo_keras.training.data import WindowBatcher
 from elmo_keras.training.vocab import BOS_TOKEN, EOS_TOKEN, DataError, Vocabulary, build_vocabulary
 
@@ -169,17 +169,6 @@ def test_rows_cut_windows_as_plain_token_streams_do(tmp_path, seed):
     assert ours._next_windows() is None
 
 
-def _format_1(state, batcher_now):
-    """The same position in the format-1 layout (rows as pending tokens)."""
-    rows, rows_reverse = [], []
-    for row in batcher_now._rows:
-        forward, backward = row.window(row.length)
-        rows.append(forward)
-        rows_reverse.append(backward)
-    old = {k: v for k, v in state.items() if k != "rows"}
-    return dict(old, format=1, rows=rows, rows_reverse=rows_reverse)
-
-
 def test_a_1mb_line_trains_as_a_sentence_with_small_states(tmp_path, shards):
     write(shards / "shard-1.txt", "x y\n" + long_line() + "\nz\n")
     build_vocabulary(str(shards / "shard-*.txt"), str(tmp_path / "vocab.txt"), progress=False)
@@ -202,22 +191,18 @@ def test_a_1mb_line_trains_as_a_sentence_with_small_states(tmp_path, shards):
             assert np.array_equal(got[name], batch[name]), name
     windows = [set(vocab.decode(expected[0]["token_ids"][r]).split()) for r in range(4)]
     assert {"word", ","} in windows  # a row inside the long line
-    # A format-1 state (rows as tokens, as earlier versions wrote) still restores.
-    stream = batcher(shards, tmp_path, batch_size=4, unroll_steps=20)
-    stream.skip_batches(n_batches // 2)
-    old = batcher(shards, tmp_path, batch_size=4, unroll_steps=20)
-    old.restore(_format_1(stream.state(), stream))
-    for batch in expected:
-        got = next(iter(old))
-        assert all(np.array_equal(got[name], batch[name]) for name in batch)
-    assert old.skip_batches(10**9) + n_batches // 2 + 3 == n_batches
+    assert again.skip_batches(10**9) + n_batches // 2 + 3 == n_batches
 
 
-def test_state_format_is_checked(tmp_path, shards):
+@pytest.mark.parametrize("found", [1, 7])
+def test_state_format_is_checked(tmp_path, shards, found):
+    # Format 1 (rows as their pending tokens) never left development: refused like a newer format.
     state = batcher(shards, tmp_path).state()
-    assert state["format"] == data_module._STATE_FORMAT == 2
-    with pytest.raises(ValueError, match="unknown batcher state format 7"):
-        batcher(shards, tmp_path).restore(dict(state, format=7))
+    assert state["format"] == _STATE_FORMAT == 2
+    with pytest.raises(ValueError, match=rf"^unknown batcher state format {found} in field 'format' \(this version "
+                                         r"restores format 2; format 1 came from development versions before the "
+                                         r"first release, a higher one from a newer elmo_keras\)$"):
+        batcher(shards, tmp_path).restore(dict(state, format=found))
 
 
 # -- elmo-keras tokenize ----------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@
   give the uninterrupted run's file bit for bit (every dataset and
   `sentence_to_index`); `train` must end at the same step with bit-equal
   weights, optimizer slots, LSTM state, seeds and data position (its
-  checkpoint holds all of them, see `elmo_keras/training/train.py`).
+  checkpoint holds all of them, see `elmo_keras/training/checkpoint.py`).
 - Full disk: writes of `embed_file` fail with ENOSPC (simulated) while a chunk
   is written and while the hdf5 is assembled: a clear error naming the file,
   an earlier output untouched, no temporary file left, the finished chunks

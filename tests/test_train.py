@@ -14,6 +14,7 @@ import math
 import os
 import pathlib
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -359,7 +360,7 @@ def _model_and_optimizer(options, cls=LanguageModel, seed=0):
 
 
 def _by_name(model, optimizer):
-    from elmo_keras.training.train import _variable_names
+    from elmo_keras.training.checkpoint import _variable_names
 
     names = _variable_names(model, optimizer)
     return {names[id(v)]: keras.ops.convert_to_numpy(v)
@@ -426,38 +427,33 @@ def test_checkpoint_of_other_variables_names_the_missing_and_unexpected(tmp_path
         load_checkpoint(model, str(tmp_path / "two"), optimizer, parts=("optimizer_slots",))
 
 
-def test_checkpoint_of_format_1_still_restores_by_its_recorded_paths(tmp_path):
-    """Format 1 (numbered datasets, `path` attributes only) from a process that numbered layers otherwise."""
+def _replace_meta(checkpoint_file, meta):
+    with h5py.File(checkpoint_file, "a") as f:
+        del f["meta_json"]
+        f.create_dataset("meta_json", data=np.frombuffer(json.dumps(meta).encode(), np.uint8))
+
+
+@pytest.mark.parametrize("found", [1, 3])
+def test_checkpoint_of_an_unknown_format_says_so(tmp_path, found):
+    # Format 1 (restored by recorded paths) never left development: refused like a newer format.
     from elmo_keras.training.train import save_checkpoint
 
     model, optimizer = _model_and_optimizer(CHECKPOINT_OPTIONS)
     save_checkpoint(model, optimizer, str(tmp_path), step=3, data_state=None)
-    with h5py.File(tmp_path / "checkpoint.h5", "a") as f:
-        meta = json.loads(bytes(f["meta_json"][...]).decode())
-        del f["meta_json"]
-        f.create_dataset("meta_json", data=np.frombuffer(json.dumps(dict(meta, format=1)).encode(), np.uint8))
-        for group in ("trainable", "non_trainable", "lstm_state", "optimizer"):
-            for dataset in f[group].values():
-                del dataset.attrs["name"]
-                first, rest = dataset.attrs["path"].split("/", 1)
-                dataset.attrs["path"] = f"{first}_9/{rest}"  # "adagrad_9/...", "seed_generator_9/..."
-    _PermutedLanguageModel.permutation = staticmethod(_same_shape_swaps)
-    other, other_optimizer = _model_and_optimizer(CHECKPOINT_OPTIONS, _PermutedLanguageModel, seed=1)
-    assert load_checkpoint(other, str(tmp_path), other_optimizer,
-                           parts=("trainable", "non_trainable", "lstm_state", "optimizer"))["format"] == 1
-    saved, restored = _by_name(model, optimizer), _by_name(other, other_optimizer)
-    for name in saved:
-        np.testing.assert_array_equal(restored[name], saved[name], err_msg=name)
-
-
-def test_checkpoint_of_an_unknown_format_says_so(tmp_path):
-    from elmo_keras.training.train import save_checkpoint
-
-    model, optimizer = _model_and_optimizer(CHECKPOINT_OPTIONS)
-    save_checkpoint(model, optimizer, str(tmp_path), step=3, data_state=None)
-    with h5py.File(tmp_path / "checkpoint.h5", "a") as f:
-        del f["meta_json"]
-        f.create_dataset("meta_json", data=np.frombuffer(b'{"format": 3, "step": 3}', np.uint8))
-    with pytest.raises(CheckpointError, match=r"checkpoint\.h5: unknown checkpoint format 3 \(this version reads "
-                                              r"formats 1, 2; a newer elmo_keras wrote it\?\)"):
+    _replace_meta(tmp_path / "checkpoint.h5", {"format": found, "step": 3})
+    with pytest.raises(CheckpointError, match=rf"checkpoint\.h5: unknown checkpoint format {found} in field 'format' "
+                                              r"of meta_json \(this version reads format 2; format 1 came from "
+                                              r"development versions before the first release, a higher one from a "
+                                              r"newer elmo_keras\)$"):
         load_checkpoint(model, str(tmp_path))
+
+
+def test_resume_refuses_a_data_position_of_format_1(tmp_path, uninterrupted):
+    shutil.copytree(uninterrupted, tmp_path / "run")
+    meta = read_checkpoint_meta(str(tmp_path / "run"))
+    _replace_meta(tmp_path / "run" / "checkpoint.h5", dict(meta, data_state=dict(meta["data_state"], format=1)))
+    with pytest.raises(CheckpointError, match=r"run/checkpoint\.h5: unknown batcher state format 1 in field "
+                                              r"'data_state\.format' of meta_json \(this version resumes from format "
+                                              r"2; format 1 came from development versions before the first "
+                                              r"release\); use another save_dir$"):
+        fixture_run(tmp_path / "run", RUN_STEPS + 2)

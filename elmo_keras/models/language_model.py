@@ -7,7 +7,7 @@ both directions, as bilm-tf's `bin/train_elmo.py` trains it:
 
 - The forward LM reads `char_ids` and predicts `next_token_id`; the backward
   LM reads its own stream `char_ids_reverse` (sentences reversed, see
-  `elmo_keras.training.data`) and predicts `next_token_id_reverse`.
+  `elmo_keras.training.batcher`) and predicts `next_token_id_reverse`.
 - LSTM state is carried per batch row from one call to the next in
   non-trainable variables (bilm-tf feeds the final states back as the next
   batch's initial states). Gradients stop at window boundaries, because a

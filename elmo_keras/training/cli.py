@@ -56,7 +56,7 @@ def _train(args):
 
 
 def _perplexity(args):
-    from elmo_keras.training.train import perplexity
+    from elmo_keras.training.evaluate import perplexity
 
     result = perplexity(args.save_dir, args.vocab_file, args.test_prefix, batch_size=args.batch_size,
                         progress=not args.quiet)
@@ -68,7 +68,7 @@ def _perplexity(args):
 
 
 def _dump_weights(args):
-    from elmo_keras.training.train import dump_weights
+    from elmo_keras.training.evaluate import dump_weights
 
     check_output_file(args.options_file, overwrite=args.overwrite)
     check_output_file(args.weight_file, overwrite=args.overwrite)
