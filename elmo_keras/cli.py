@@ -27,7 +27,7 @@ import warnings
 
 from elmo_keras.arguments import positive_int
 from elmo_keras.cli_arguments import (add_common_arguments, add_model_arguments, add_overwrite_argument,
-                                      model_files)
+                                      add_tokenizer_argument, model_files)
 
 # Errors that describe bad input: shown as a message, never as a traceback.
 USER_ERRORS = (FileNotFoundError, ValueError, OSError)
@@ -154,9 +154,7 @@ def _build_embed(sub):
     fmt.add_argument("--average", action="store_const", const="average", dest="output_format",
                      help="mean of the layers: (tokens, dim)")
     add_model_arguments(p)
-    p.add_argument("--tokenizer", choices=("whitespace", "punctuation"), default="whitespace",
-                   help="how a line is split into tokens: whitespace (default; tokenised text) or "
-                        "punctuation (raw text: punctuation split from words)")
+    add_tokenizer_argument(p)
     p.add_argument("--batch-size", type=positive_int, default=64,
                    help="rows per batch: sentences, or rows of packed short sentences (default 64)")
     p.add_argument("--max-tokens-per-batch", type=positive_int, default=8192,

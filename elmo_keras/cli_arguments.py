@@ -7,6 +7,9 @@ this and the main parser imports them, with no cycle.
 
 import argparse
 
+# Pure Python, no TensorFlow: the parsers stay light.
+from elmo_keras.preprocessing.split import SENTENCE_SPLITTERS
+
 
 def add_common_arguments(parser, top_level=False):
     """`--verbose` and `--debug`, accepted before or after the command's name."""
@@ -19,6 +22,13 @@ def add_common_arguments(parser, top_level=False):
 def add_overwrite_argument(parser, what="the output"):
     """`--overwrite`: the one way to replace an existing output."""
     parser.add_argument("--overwrite", action="store_true", help=f"replace {what} if it exists")
+
+
+def add_tokenizer_argument(parser):
+    """`--tokenizer`: how `embed` and `embed-beam` split a line into tokens."""
+    parser.add_argument("--tokenizer", choices=SENTENCE_SPLITTERS, default="whitespace",
+                        help="how a line is split into tokens: whitespace (default; tokenised text) or "
+                             "punctuation (raw text: punctuation split from words)")
 
 
 def add_model_arguments(parser):

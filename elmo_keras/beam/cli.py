@@ -29,7 +29,7 @@ import logging
 import sys
 
 from elmo_keras.arguments import non_negative_int, positive_int
-from elmo_keras.cli_arguments import add_model_arguments, add_overwrite_argument, model_files
+from elmo_keras.cli_arguments import add_model_arguments, add_overwrite_argument, add_tokenizer_argument, model_files
 
 # The same tuples as elmo_keras.beam.embed_sentences.LAYERS and elmo_keras.beam.files.FORMATS, kept here so
 # that building the parser does not import Beam.
@@ -279,9 +279,7 @@ def add_parsers(subparsers):
     p.add_argument("--max-tokens-per-batch", type=positive_int, default=DEFAULT_MAX_TOKENS_PER_BATCH,
                    help=f"padded tokens per model call: sentences x (longest + 2) (default "
                         f"{DEFAULT_MAX_TOKENS_PER_BATCH})")
-    p.add_argument("--tokenizer", choices=("whitespace", "punctuation"), default="whitespace",
-                   help="how a line is split into tokens: whitespace (default; tokenised text) or "
-                        "punctuation (raw text: punctuation split from words)")
+    add_tokenizer_argument(p)
     p.add_argument("--num-shards", type=non_negative_int, default=0,
                    help="number of output shards (default 0: the runner chooses, one per bundle)")
     add_overwrite_argument(p, "existing output shards of PREFIX")

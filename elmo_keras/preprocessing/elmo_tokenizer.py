@@ -3,8 +3,9 @@
 import keras
 
 from elmo_keras.preprocessing.char_ids import MAX_CHARACTERS_PER_TOKEN
+from elmo_keras.preprocessing.split import SENTENCE_SPLITTERS
 
-TOKENIZERS = ("whitespace", "punctuation")
+TOKENIZERS = SENTENCE_SPLITTERS  # the old name, kept importable
 
 
 def _tf_modules():
@@ -69,8 +70,8 @@ class ElmoTokenizer(keras.layers.Layer):
     """
 
     def __init__(self, tokenizer="whitespace", max_characters_per_token=MAX_CHARACTERS_PER_TOKEN, **kwargs):
-        if tokenizer not in TOKENIZERS:
-            raise ValueError(f"ElmoTokenizer: tokenizer must be one of {TOKENIZERS}, got {tokenizer!r}")
+        if tokenizer not in SENTENCE_SPLITTERS:
+            raise ValueError(f"ElmoTokenizer: tokenizer must be one of {SENTENCE_SPLITTERS}, got {tokenizer!r}")
         super().__init__(**kwargs)
         self.tokenizer = tokenizer
         self.max_characters_per_token = max_characters_per_token

@@ -16,7 +16,14 @@ Example:
 
 import unicodedata
 
+# The one list of tokenizer names; every other list (TOKENIZER_KINDS,
+# ElmoTokenizer's, the CLIs' choices) is this tuple or derived from it.
 SENTENCE_SPLITTERS = ("whitespace", "punctuation")
+# The export's choices: "core" is `str.split()` in core TensorFlow ops
+# (`char_ids_tf.split_sentences`), the others tensorflow-text's tokenizers of
+# the same names. Defined here, in a module without TensorFlow, so that the
+# CLI builds its parser without importing it.
+EXPORT_TOKENIZERS = ("core",) + SENTENCE_SPLITTERS
 
 
 def _is_punctuation(char):

@@ -16,10 +16,10 @@ import sys
 
 from elmo_keras.arguments import non_negative_int
 from elmo_keras.cli_arguments import add_model_arguments, add_overwrite_argument, model_files
+# `split` imports no TensorFlow: building the parser stays light.
+from elmo_keras.preprocessing.split import EXPORT_TOKENIZERS
 
-# Kept here rather than imported, so that building the parser does not import
-# TensorFlow; elmo_keras.serving.export.TOKENIZERS is the same tuple.
-TOKENIZERS = ("core", "whitespace", "punctuation")
+TOKENIZERS = EXPORT_TOKENIZERS  # the old name, kept importable
 
 
 def _export(args):
@@ -53,7 +53,7 @@ def add_parsers(subparsers):
     add_model_arguments(p)
     p.add_argument("--version", type=non_negative_int, default=1,
                    help="version directory under OUT_DIR (default 1)")
-    p.add_argument("--tokenizer", choices=TOKENIZERS, default="core",
+    p.add_argument("--tokenizer", choices=EXPORT_TOKENIZERS, default="core",
                    help="how the text signatures split sentences: core (whitespace, core TF ops only; "
                         "default), or whitespace/punctuation (tensorflow-text ops)")
     p.add_argument("--no-warmup", action="store_true", help="do not write TF Serving warm-up requests")

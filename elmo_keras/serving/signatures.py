@@ -11,8 +11,9 @@ import tensorflow as tf
 from elmo_keras.preprocessing import char_ids_tf
 from elmo_keras.preprocessing import tokenize
 from elmo_keras.preprocessing.char_ids import N_CHARACTER_CODES
+from elmo_keras.preprocessing.split import EXPORT_TOKENIZERS, SENTENCE_SPLITTERS
 
-TOKENIZERS = ("core",) + tokenize.TOKENIZER_KINDS
+TOKENIZERS = EXPORT_TOKENIZERS  # the old name, kept importable (also from `serving.export`)
 # Id 0 is batch padding, 1..261 the shifted character codes.
 N_CHAR_IDS = N_CHARACTER_CODES + 1
 
@@ -26,9 +27,9 @@ def sentence_splitter(tokenizer="core"):
     """
     if tokenizer == "core":
         return char_ids_tf.split_sentences
-    if tokenizer in tokenize.TOKENIZER_KINDS:
+    if tokenizer in SENTENCE_SPLITTERS:
         return tokenize.text_tokenizer(tokenizer)
-    raise ValueError(f"tokenizer must be one of {TOKENIZERS}, got {tokenizer!r}")
+    raise ValueError(f"tokenizer must be one of {EXPORT_TOKENIZERS}, got {tokenizer!r}")
 
 
 def _checked_char_ids(char_ids, max_chars):
