@@ -18,22 +18,36 @@ import numbers
 import os
 
 
-def _is_int(value):
+def is_int(value):
+    """True for a Python or NumPy integer; not for a bool, which is no count."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def expected_int(low):
+    """How a message names an integer >= `low`."""
+    return "a positive integer" if low == 1 else f"an integer >= {low}"
+
+
+def check_int_at_least(value, name, low):
+    """`value` as an int if it is an integer >= `low`.
+
+    The one integer check of the package: the options files
+    (`elmo_keras.io.options`, `elmo_keras.training.options`) wrap it to name
+    the file and the JSON type found.
+    """
+    if not is_int(value) or value < low:
+        raise ValueError(f"{name}: expected {expected_int(low)}, found {value!r}")
+    return int(value)
 
 
 def check_positive_int(value, name):
     """`value` if it is an integer >= 1."""
-    if not _is_int(value) or value < 1:
-        raise ValueError(f"{name}: expected a positive integer, found {value!r}")
-    return int(value)
+    return check_int_at_least(value, name, 1)
 
 
 def check_non_negative_int(value, name):
     """`value` if it is an integer >= 0."""
-    if not _is_int(value) or value < 0:
-        raise ValueError(f"{name}: expected an integer >= 0, found {value!r}")
-    return int(value)
+    return check_int_at_least(value, name, 0)
 
 
 def check_fraction(value, name):

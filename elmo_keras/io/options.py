@@ -18,6 +18,7 @@ import json
 import math
 import os
 
+from elmo_keras.arguments import check_int_at_least, expected_int, is_int
 from elmo_keras.io.atomic import atomic_write_text
 
 
@@ -81,12 +82,15 @@ def _require(section, key, where, kind):
 
 
 def _int_in_range(value, where, low=1, high=MAX_SIZE):
-    if isinstance(value, bool) or not isinstance(value, int):
-        expected = "a positive integer" if low == 1 else f"an integer >= {low}"
-        raise OptionsError(f"{where}: expected {expected}, {_found(value)}")
-    if value < low:
-        expected = "a positive integer" if low == 1 else f"an integer >= {low}"
-        raise OptionsError(f"{where}: expected {expected}, found {value!r}")
+    # JSON's integers only: a NumPy integer in a dict built in Python would
+    # not write back to options.json. A wrong type is named with its JSON
+    # type ("found bool True"), as in every options error.
+    if not (is_int(value) and isinstance(value, int)):
+        raise OptionsError(f"{where}: expected {expected_int(low)}, {_found(value)}")
+    try:
+        check_int_at_least(value, where, low)
+    except ValueError as error:
+        raise OptionsError(str(error)) from None
     if value > high:
         raise OptionsError(f"{where}: {value} is above the limit of {high:,} (the largest released "
                            f"model needs far less; is it a typo?)")

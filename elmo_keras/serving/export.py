@@ -68,10 +68,10 @@ import shutil
 import tempfile
 
 import keras
-import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from elmo_keras.arguments import check_non_negative_int
 from elmo_keras.layers.scalar_mix import ScalarMix
 from elmo_keras.models.bilm import get_bilstm
 from elmo_keras.models.bilm import get_char_cnn
@@ -183,9 +183,12 @@ def _prepare(out_dir, version, tokenizer, overwrite):
         raise ValueError(f"SavedModel export traces the model with TensorFlow; run it with "
                          f"KERAS_BACKEND=tensorflow (the backend is {keras.backend.backend()!r})")
     sentence_splitter(tokenizer)
-    if isinstance(version, bool) or not isinstance(version, (int, np.integer)) or version < 0:
+    try:
+        check_non_negative_int(version, "version")
+    except ValueError:
+        # Names what the number is for: TF Serving's version directory.
         raise ValueError(f"version must be a non-negative integer (TF Serving's version directory), "
-                         f"got {version!r}")
+                         f"got {version!r}") from None
     path = os.path.join(os.fspath(out_dir), str(int(version)))
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"{path} already exists; TF Serving may be serving it. Export a new "

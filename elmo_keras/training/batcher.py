@@ -77,6 +77,7 @@ True
 
 import numpy as np
 
+from elmo_keras.arguments import check_positive_int
 from elmo_keras.preprocessing.char_ids import CharIdCache, token_to_char_ids
 from elmo_keras.training.corpus import _SentenceSource, _shard_paths
 from elmo_keras.training.rows import _Row, _Segment
@@ -117,12 +118,6 @@ class _TokenEncoder:
             ids = token_to_char_ids(token, self.max_characters_per_token)
             self._unknown_char_ids[token] = ids
         return ids
-
-
-def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, found {value!r}")
-    return int(value)
 
 
 class WindowBatcher:
@@ -188,11 +183,11 @@ class WindowBatcher:
     ):
         self.file_pattern = str(file_pattern)
         self.vocab = vocab if isinstance(vocab, Vocabulary) else Vocabulary(vocab)
-        self.batch_size = _positive_int(batch_size, "batch_size")
-        self.unroll_steps = _positive_int(unroll_steps, "unroll_steps")
-        self.max_characters_per_token = _positive_int(max_characters_per_token, "max_characters_per_token")
+        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.unroll_steps = check_positive_int(unroll_steps, "unroll_steps")
+        self.max_characters_per_token = check_positive_int(max_characters_per_token, "max_characters_per_token")
         if epochs is not None:
-            epochs = _positive_int(epochs, "epochs")
+            epochs = check_positive_int(epochs, "epochs")
         self.shuffle = bool(shuffle)
         self.seed = int(seed)
         self.drop_remainder = bool(drop_remainder)

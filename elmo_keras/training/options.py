@@ -39,6 +39,7 @@ import copy
 import json
 import numbers
 
+from elmo_keras.arguments import check_positive_int, is_int
 from elmo_keras.io.options import OptionsError, validate_options
 
 # The full training options, as `train` writes them into its save_dir.
@@ -79,8 +80,12 @@ def _check(condition, source, key, expected, value):
         raise OptionsError(f"{source}: {key}: expected {expected}, found {value!r}")
 
 
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+def _check_int(check, source, key, value):
+    """`check` (from `elmo_keras.arguments`) of `value`, as an OptionsError naming the file and key."""
+    try:
+        check(value, f"{source}: {key}")
+    except ValueError as error:
+        raise OptionsError(str(error)) from None
 
 
 def _is_number(value):
@@ -120,8 +125,8 @@ def validate_training_options(options, n_tokens_vocab=None, source="options"):
     _check(opts["bidirectional"] is True, source, "bidirectional", "true (only the biLM is trained)",
            opts["bidirectional"])
     for key in ("unroll_steps", "batch_size", "n_epochs"):
-        _check(_is_int(opts[key]) and opts[key] > 0, source, key, "a positive integer", opts[key])
-    _check(_is_int(opts["n_negative_samples_batch"]) and opts["n_negative_samples_batch"] >= 0, source,
+        _check_int(check_positive_int, source, key, opts[key])
+    _check(is_int(opts["n_negative_samples_batch"]) and opts["n_negative_samples_batch"] >= 0, source,
            "n_negative_samples_batch", "an integer >= 0 (0: full softmax)", opts["n_negative_samples_batch"])
     _check(_is_number(opts["dropout"]) and 0 <= opts["dropout"] < 1, source, "dropout",
            "a number in [0, 1)", opts["dropout"])
@@ -129,10 +134,9 @@ def validate_training_options(options, n_tokens_vocab=None, source="options"):
         _check(_is_number(opts[key]) and opts[key] > 0, source, key, "a positive number", opts[key])
     for key in ("mixed_precision", "shuffle"):
         _check(isinstance(opts[key], bool), source, key, "true or false", opts[key])
-    _check(_is_int(opts["seed"]), source, "seed", "an integer", opts["seed"])
+    _check(is_int(opts["seed"]), source, "seed", "an integer", opts["seed"])
     if opts.get("n_train_tokens") is not None:
-        _check(_is_int(opts["n_train_tokens"]) and opts["n_train_tokens"] > 0, source, "n_train_tokens",
-               "a positive integer", opts["n_train_tokens"])
+        _check_int(check_positive_int, source, "n_train_tokens", opts["n_train_tokens"])
 
     if n_tokens_vocab is not None:
         if opts.get("n_tokens_vocab") is None:
@@ -141,6 +145,6 @@ def validate_training_options(options, n_tokens_vocab=None, source="options"):
             raise OptionsError(f"{source}: n_tokens_vocab is {opts['n_tokens_vocab']!r} but the vocabulary "
                                f"has {n_tokens_vocab} tokens")
     n_vocab = opts.get("n_tokens_vocab")
-    _check(_is_int(n_vocab) and n_vocab >= 4, source, "n_tokens_vocab",
+    _check(is_int(n_vocab) and n_vocab >= 4, source, "n_tokens_vocab",
            "an integer >= 4 (<S>, </S>, <UNK> and a word)", n_vocab)
     return opts

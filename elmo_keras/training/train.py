@@ -45,6 +45,7 @@ import os
 import h5py
 import keras
 
+from elmo_keras.arguments import check_positive_int
 from elmo_keras.io.options import OptionsError, save_options
 from elmo_keras.models.language_model import LanguageModel
 from elmo_keras.models.weight_layout import load_weights
@@ -195,8 +196,7 @@ def train(options_file, vocab_file, train_prefix, save_dir, epochs=None, max_ste
     if options["batch_size"] % distribution.replicas:
         raise OptionsError(f"{options_file}: batch_size {options['batch_size']} does not split evenly over "
                            f"{distribution.replicas} replicas")
-    if not isinstance(checkpoint_every, int) or checkpoint_every <= 0:
-        raise ValueError(f"checkpoint_every must be a positive integer, found {checkpoint_every!r}")
+    check_positive_int(checkpoint_every, "checkpoint_every")
 
     def make_batcher():
         return WindowBatcher(train_prefix, vocab, batch_size=options["batch_size"],
