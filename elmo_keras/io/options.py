@@ -193,18 +193,28 @@ def validate_options(options, source="options"):
     return opts
 
 
-def load_options(options_file):
-    """Read and validate an `options.json` file."""
+def read_options_json(options_file):
+    """The JSON of an options file, not validated: the one reader of options files.
+
+    Raises `OptionsError` naming the file: not found, unreadable, not UTF-8,
+    not JSON, or nested too deep to parse. `load_options` validates what it
+    reads; training reads its options (and a checkpoint's saved ones) here
+    too, and validates them with its own keys.
+    """
     if not os.path.exists(options_file):
         raise OptionsError(f"{options_file}: options file not found")
     try:
         with open(options_file, encoding="utf-8") as f:
-            options = json.load(f)
+            return json.load(f)
     except (OSError, ValueError, RecursionError) as e:
         # ValueError: bad JSON, bad UTF-8, or an integer of more digits than Python converts;
         # RecursionError: JSON nested too deep to parse.
         raise OptionsError(f"{options_file}: cannot read options JSON: {type(e).__name__}: {e}") from e
-    return validate_options(options, source=options_file)
+
+
+def load_options(options_file):
+    """Read and validate an `options.json` file."""
+    return validate_options(read_options_json(options_file), source=options_file)
 
 
 def save_options(options, options_file):

@@ -8,19 +8,20 @@ import math
 import os
 import sys
 
+from elmo_keras.io.options import read_options_json
 from elmo_keras.models.bilm_files import save_bilm
 from elmo_keras.models.language_model import LanguageModel
 from elmo_keras.training.batcher import WindowBatcher
 from elmo_keras.training.checkpoint import load_checkpoint
 from elmo_keras.training.distribution import _Distribution
-from elmo_keras.training.options import OPTIONS_FILE, _read_json, validate_training_options
+from elmo_keras.training.options import OPTIONS_FILE, validate_training_options
 from elmo_keras.training.stream import _dataset
 from elmo_keras.training.vocab import Vocabulary
 
 
 def _saved_options(save_dir, vocab_size=None):
     path = os.path.join(save_dir, OPTIONS_FILE)
-    return validate_training_options(_read_json(path), n_tokens_vocab=vocab_size, source=path)
+    return validate_training_options(read_options_json(path), n_tokens_vocab=vocab_size, source=path)
 
 
 def perplexity(save_dir, vocab_file, test_prefix, batch_size=128, progress=False):

@@ -36,7 +36,6 @@ Example:
 """
 
 import copy
-import json
 import numbers
 
 from elmo_keras.arguments import check_positive_int, is_int
@@ -63,16 +62,6 @@ _LSTM_TRAINING_DEFAULTS = {"cell_clip": 3, "proj_clip": 3, "use_skip_connections
 # Keys that fix the shapes of the variables: a checkpoint only restores into
 # a model whose options agree on all of them.
 ARCHITECTURE_KEYS = ("lstm", "char_cnn", "n_tokens_vocab")
-
-
-def _read_json(path, error_type=OptionsError):
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except FileNotFoundError as e:
-        raise error_type(f"{path}: file not found") from e
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise error_type(f"{path}: cannot read JSON: {e}") from e
 
 
 def _check(condition, source, key, expected, value):

@@ -46,7 +46,7 @@ import h5py
 import keras
 
 from elmo_keras.arguments import check_positive_int
-from elmo_keras.io.options import OptionsError, save_options
+from elmo_keras.io.options import OptionsError, read_options_json, save_options
 from elmo_keras.models.language_model import LanguageModel
 from elmo_keras.models.weight_layout import load_weights
 from elmo_keras.training.batcher import _STATE_FORMAT, WindowBatcher
@@ -61,7 +61,7 @@ from elmo_keras.training.checkpoint import (
 )
 from elmo_keras.training.distribution import _fit_under_strategy, _resolve_distribution
 from elmo_keras.training.evaluate import dump_weights, perplexity
-from elmo_keras.training.options import ARCHITECTURE_KEYS, OPTIONS_FILE, _read_json, validate_training_options
+from elmo_keras.training.options import ARCHITECTURE_KEYS, OPTIONS_FILE, validate_training_options
 from elmo_keras.training.stream import _dataset, _DataStream
 from elmo_keras.training.vocab import Vocabulary, read_utf8_text
 
@@ -101,7 +101,7 @@ def _check_resumable(save_dir, options, meta):
     saved_file = os.path.join(save_dir, OPTIONS_FILE)
     if not os.path.exists(saved_file):
         raise CheckpointError(f"{save_dir}: has a checkpoint but no {OPTIONS_FILE}")
-    saved = _read_json(saved_file)
+    saved = read_options_json(saved_file)
     for key in ARCHITECTURE_KEYS + ("batch_size", "unroll_steps", "seed", "shuffle"):
         if saved.get(key) != options.get(key):
             raise CheckpointError(f"{save_dir}: the checkpoint was trained with {key}={saved.get(key)!r}, "
@@ -187,7 +187,7 @@ def train(options_file, vocab_file, train_prefix, save_dir, epochs=None, max_ste
     """
     distribution = _resolve_distribution(strategy)
     vocab = Vocabulary(vocab_file)
-    options = validate_training_options(_read_json(options_file), n_tokens_vocab=vocab.size, source=options_file)
+    options = validate_training_options(read_options_json(options_file), n_tokens_vocab=vocab.size, source=options_file)
     if epochs is not None:
         options["n_epochs"] = epochs
     if batch_size is not None:
