@@ -361,6 +361,21 @@ class WindowBatcher:
         )
 
 
+def dataset_from_generator(batches, signature):
+    """A `tf.data.Dataset` of the dicts that `batches()` yields: the one generator-to-tf.data step.
+
+    Args:
+        batches: a function returning an iterator of `{name: array}`; every
+            iteration of the dataset calls it anew.
+        signature: `{name: (shape, dtype)}`, as `WindowBatcher.output_signature()`.
+    """
+    import tensorflow as tf  # imported here so the module works without TensorFlow
+
+    specs = {name: tf.TensorSpec(shape=shape, dtype=tf.as_dtype(dtype), name=name)
+             for name, (shape, dtype) in signature.items()}
+    return tf.data.Dataset.from_generator(batches, output_signature=specs)
+
+
 def make_tf_dataset(batcher, prefetch=2):
     """A `tf.data.Dataset` of the batcher's batches, with fixed shapes.
 
@@ -374,13 +389,9 @@ def make_tf_dataset(batcher, prefetch=2):
         batcher: a `WindowBatcher`.
         prefetch: int, or None for `tf.data.AUTOTUNE`; 0 turns prefetching off.
     """
-    import tensorflow as tf  # imported here so the module works without TensorFlow
+    import tensorflow as tf
 
-    signature = {
-        name: tf.TensorSpec(shape=shape, dtype=tf.as_dtype(dtype), name=name)
-        for name, (shape, dtype) in batcher.output_signature().items()
-    }
-    dataset = tf.data.Dataset.from_generator(lambda: iter(batcher), output_signature=signature)
+    dataset = dataset_from_generator(lambda: iter(batcher), batcher.output_signature())
     if prefetch is None:
         return dataset.prefetch(tf.data.AUTOTUNE)
     return dataset.prefetch(prefetch) if prefetch > 0 else dataset

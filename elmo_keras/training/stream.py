@@ -11,6 +11,8 @@ import threading
 
 import keras
 
+from elmo_keras.training.batcher import dataset_from_generator
+
 
 class _DataStream:
     """Batches from a data position on, restartable, remembering the position of every step.
@@ -75,15 +77,19 @@ def _dataset(batches, signature, distribution, global_batch):
     split by rows over the replicas); on other backends the numpy batches as
     they come. `batches` is a generator function; every iteration of the
     pipeline calls it anew.
+
+    Built on `batcher.dataset_from_generator`, as `make_tf_dataset` is, not
+    on `make_tf_dataset` itself: that one iterates one batcher on from where
+    it is, while training must restart at a saved data position on every
+    iteration (`_DataStream.batches`), and this adds the split over replicas
+    and the backends other than TensorFlow.
     """
     if keras.backend.backend() != "tensorflow":
         return ((batch,) for batch in batches())  # Keras wants (inputs,) from a generator
     import tensorflow as tf
 
-    specs = {name: tf.TensorSpec(shape, tf.as_dtype(dtype), name=name) for name, (shape, dtype) in signature.items()}
-
     def pipeline():
-        return tf.data.Dataset.from_generator(batches, output_signature=specs)
+        return dataset_from_generator(batches, signature)
 
     if distribution.strategy is None or distribution.replicas == 1:
         return pipeline().prefetch(2)
