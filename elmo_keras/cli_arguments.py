@@ -41,14 +41,6 @@ def add_model_arguments(parser):
 
 def model_files(args):
     """(options_file, weight_file) from --model, the two file flags, or the bundled model."""
-    from elmo_keras.pretrained import default_model_files, fetch_pretrained
+    from elmo_keras.pretrained import resolve_model_files
 
-    if args.model:
-        if args.options_file or args.weight_file:
-            raise ValueError("pass either --model or --options-file/--weight-file, not both")
-        return fetch_pretrained(args.model)
-    if bool(args.options_file) != bool(args.weight_file):
-        raise ValueError("pass both --options-file and --weight-file (or neither, for the bundled model)")
-    if args.options_file:
-        return args.options_file, args.weight_file
-    return default_model_files()
+    return resolve_model_files(args.options_file, args.weight_file, args.model, flags=True)

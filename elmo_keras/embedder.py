@@ -31,7 +31,7 @@ from elmo_keras.preprocessing.char_ids import (BOS_TOKEN, EOS_TOKEN, CharIdCache
                                                trim_padding_characters)
 from elmo_keras.preprocessing.packing import pack_rows
 from elmo_keras.preprocessing.split import check_splitter, split_sentence
-from elmo_keras.pretrained import default_model_files, fetch_pretrained
+from elmo_keras.pretrained import fetch_pretrained, resolve_model_files
 
 OUTPUT_FORMATS = ("all", "top", "average")
 # Sentences sorted together by length when embedding without state.
@@ -133,10 +133,7 @@ class ElmoEmbedder:
         if pack_sentences not in (True, False, "auto"):
             raise ValueError(f"pack_sentences: expected True, False or 'auto', found {pack_sentences!r}")
         self.tokenizer = check_splitter(tokenizer)
-        if options_file is None and weight_file is None:
-            options_file, weight_file = default_model_files()
-        elif options_file is None or weight_file is None:
-            raise ValueError("pass both options_file and weight_file, or neither for the bundled default model")
+        options_file, weight_file = resolve_model_files(options_file, weight_file)
         self.options_file = options_file
         self.weight_file = weight_file
         self.batch_size = batch_size

@@ -172,3 +172,43 @@ def default_model_files():
             f"{folder}: the bundled default model (options.json, weights.hdf5) is not there; pass "
             f"--options-file/--weight-file or --model NAME (one of {sorted(PRETRAINED_MODELS)})")
     return options_file, weight_file
+
+
+# A wrong choice of model, in the words of the Python API or of the CLI's flags.
+_CHOICE_ERRORS = {
+    False: ("pass either model or options_file/weight_file, not both",
+            "pass both options_file and weight_file, or neither for the bundled default model"),
+    True: ("pass either --model or --options-file/--weight-file, not both",
+           "pass both --options-file and --weight-file (or neither, for the bundled model)"),
+}
+
+
+def check_model_choice(options_file=None, weight_file=None, model=None, flags=False):
+    """Raise ValueError unless the arguments name one biLM: `model`, both files, or none.
+
+    `flags`: name the CLI's `--model`, `--options-file` and `--weight-file`
+    in the message instead of the Python arguments. `None` means not given.
+    """
+    both, pair = _CHOICE_ERRORS[bool(flags)]
+    if model is not None and (options_file is not None or weight_file is not None):
+        raise ValueError(both)
+    if (options_file is None) != (weight_file is None):
+        raise ValueError(pair)
+
+
+def resolve_model_files(options_file=None, weight_file=None, model=None, progress=True, flags=False):
+    """(options_file, weight_file) of the biLM the arguments name: the one resolution of "which model".
+
+    A released `model` (`fetch_pretrained`, once into the cache), the two
+    files as given, or with none the bundled default model
+    (`default_model_files`). `ElmoEmbedder`, the CLI's `--model`/
+    `--options-file`/`--weight-file`, `ElmoBackbone.from_preset` and the Beam
+    handler all resolve here; `check_model_choice` (with `flags`) says what
+    is wrong with a bad combination.
+    """
+    check_model_choice(options_file, weight_file, model, flags=flags)
+    if model is not None:
+        return fetch_pretrained(model, progress=progress)
+    if options_file is not None:
+        return options_file, weight_file
+    return default_model_files()

@@ -152,11 +152,10 @@ class ElmoEmbedderHandler(_ElmoHandler):
 
     def __init__(self, options_file=None, weight_file=None, model=None, jit_compile=True,
                  token_cache_size=100_000, pack_sentences="auto", **batching_kwargs):
+        from elmo_keras.pretrained import check_model_choice
+
         super().__init__(**batching_kwargs)
-        if model is not None and (options_file or weight_file):
-            raise ValueError("pass either model or options_file/weight_file, not both")
-        if bool(options_file) != bool(weight_file):
-            raise ValueError("pass both options_file and weight_file, or neither for the bundled default model")
+        check_model_choice(options_file, weight_file, model)
         self.options_file = options_file
         self.weight_file = weight_file
         self.model = model
@@ -166,16 +165,14 @@ class ElmoEmbedderHandler(_ElmoHandler):
 
     def model_files(self):
         """(options_file, weight_file) on this machine: fetched, copied or the bundled ones."""
-        from elmo_keras.pretrained import default_model_files, fetch_pretrained
+        from elmo_keras.pretrained import resolve_model_files
 
-        if self.model is not None:
-            return fetch_pretrained(self.model, progress=False)
-        if not self.options_file:
-            return default_model_files()
-        if is_local_path(self.options_file) and is_local_path(self.weight_file):
-            return self.options_file, self.weight_file
+        options_file, weight_file = resolve_model_files(self.options_file, self.weight_file, self.model,
+                                                        progress=False)
+        if is_local_path(options_file) and is_local_path(weight_file):
+            return options_file, weight_file
         folder = tempfile.mkdtemp(prefix="elmo_keras_model_")
-        return _local_copy(self.options_file, folder), _local_copy(self.weight_file, folder)
+        return _local_copy(options_file, folder), _local_copy(weight_file, folder)
 
     def load_model(self):
         from elmo_keras.embedder import ElmoEmbedder

@@ -62,9 +62,9 @@ def preset_files(preset):
 
     preset = os.fspath(preset)
     if preset == DEFAULT_PRESET:
-        return pretrained.default_model_files()
+        return pretrained.resolve_model_files()
     if preset in pretrained.PRETRAINED_MODELS:
-        return pretrained.fetch_pretrained(preset)
+        return pretrained.resolve_model_files(model=preset)
     if not os.path.isdir(preset):
         raise ValueError(
             f"unknown preset {preset!r}: expected {DEFAULT_PRESET!r} (the bundled model), one of "
