@@ -15,7 +15,6 @@ Example:
 """
 
 import copy
-import os
 
 _FILTERS = [[1, 32], [2, 32], [3, 64], [4, 128], [5, 256], [6, 512], [7, 1024]]
 
@@ -48,18 +47,10 @@ def write_random_model(name, directory, seed=0):
     """Write `options.json` and `weights.hdf5` of configuration `name` with random weights.
 
     The weights are the layers' own initial values under `seed` (Glorot for
-    kernels, uniform in [-1, 1] for the character embedding, zero biases).
+    kernels, uniform in [-1, 1] for the character embedding, zero biases):
+    `elmo_keras.models.bilm_files.save_random_bilm` with no scale.
     Returns `(options_file, weight_file)`.
     """
-    import keras
+    from elmo_keras.models.bilm_files import save_random_bilm
 
-    from elmo_keras.models.bilm_files import save_bilm
-    from elmo_keras.models.bilm import build_bilm
-
-    keras.utils.set_random_seed(seed)
-    options = get_options(name)
-    model = build_bilm(options)
-    options_file = os.path.join(directory, "options.json")
-    weight_file = os.path.join(directory, "weights.hdf5")
-    save_bilm(model, options_file, weight_file, options=options)
-    return options_file, weight_file
+    return save_random_bilm(directory, get_options(name), seed=seed)

@@ -4,7 +4,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pathlib
 
-import numpy as np
 import pytest
 
 DATA = pathlib.Path(__file__).parent / "data"
@@ -24,19 +23,10 @@ def tiny_options(n_layers=2, dim=12, projection_dim=6, skip=True, activation="re
 
 
 def write_random_model(directory, options, seed=0, scale=1.0):
-    """Write options + weights with random values (biases too) for `options`."""
-    from elmo_keras.models.bilm_files import save_bilm
-    from elmo_keras.models.bilm import build_bilm
+    """Write options + weights with random values (biases too) for `options`: see `save_random_bilm`."""
+    from elmo_keras.models.bilm_files import save_random_bilm
 
-    model = build_bilm(options)
-    rng = np.random.default_rng(seed)
-    for v in model.weights:
-        if v.trainable:
-            v.assign(rng.normal(0.0, scale / np.sqrt(max(v.shape[-2] if len(v.shape) > 1 else 4, 1)),
-                                v.shape).astype("float32"))
-    options_file, weight_file = str(directory / "options.json"), str(directory / "weights.hdf5")
-    save_bilm(model, options_file, weight_file, options=options)
-    return options_file, weight_file
+    return save_random_bilm(directory, options, seed=seed, scale=scale)
 
 
 def xla_flags(*flags):

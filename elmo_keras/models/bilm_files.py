@@ -1,5 +1,8 @@
 """`load_bilm` and `save_bilm`: a biLM from the original `options.json` + weights `.hdf5`, and back.
 
+`save_random_bilm` writes the two files of a biLM with random weights, for
+the tests and the benchmarks.
+
 The files themselves are read and written by `elmo_keras.io` (options and
 named arrays); `elmo_keras.models.weight_layout` maps the arrays onto the
 biLM's variables.
@@ -13,6 +16,10 @@ Example:
 """
 
 import copy
+import os
+
+import keras
+import numpy as np
 
 from elmo_keras.io.options import save_options, validate_options
 from elmo_keras.models.elmo_backbone import ElmoBackbone
@@ -49,6 +56,38 @@ def save_bilm(model, options_file, weight_file, options=None):
     options["char_cnn"]["n_characters"] = 262
     save_weights(model, weight_file)
     save_options(options, options_file)
+
+
+def save_random_bilm(directory, options, seed=0, scale=None):
+    """Write `options.json` and `weights.hdf5` of a biLM with random weights into `directory`.
+
+    For the tests and the benchmarks, which need models of any size without
+    training one. Returns `(options_file, weight_file)`, as strings.
+
+    Args:
+        directory: str or path. An existing folder.
+        options: dict. The original options of the biLM.
+        seed: int. The same seed writes the same weights.
+        scale: float or None. None: the layers' own initial values under
+            `keras.utils.set_random_seed(seed)` (Glorot kernels, uniform
+            character embedding, zero biases), what the benchmarks time.
+            A number: every trainable variable, biases too, drawn from
+            N(0, scale / sqrt(fan_in)) by NumPy, so that a test sees every
+            weight take part; Keras' global seed is left alone.
+    """
+    if scale is None:
+        keras.utils.set_random_seed(seed)
+    model = ElmoBackbone(options, name="bilm")
+    if scale is not None:
+        rng = np.random.default_rng(seed)
+        for v in model.weights:
+            if v.trainable:
+                fan_in = max(v.shape[-2] if len(v.shape) > 1 else 4, 1)
+                v.assign(rng.normal(0.0, scale / np.sqrt(fan_in), v.shape).astype("float32"))
+    directory = os.fspath(directory)
+    options_file, weight_file = os.path.join(directory, "options.json"), os.path.join(directory, "weights.hdf5")
+    save_bilm(model, options_file, weight_file, options=options)
+    return options_file, weight_file
 
 
 def options_from_model(model):
