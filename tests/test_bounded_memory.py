@@ -6,7 +6,7 @@ char-CNN about slots x filters floats per new token, so the budget
 `CHAR_CNN_MAX_TOKENS` new tokens and the windows of `WINDOW_MAX_TOKENS` tokens
 bound what one call and one window hold; a sentence longer than the budget is
 a batch of its own. The tests check every model call's shape against the
-budget and that vectors are those without a budget: to `TOLERANCE` where the
+budget and that vectors are those without a budget: to `tolerance()` where the
 batches differ in shape (float32 rounding of other kernels' summation orders,
 see `reference_bilm.batching_tolerance`), bit for bit where the very same
 call runs again.
