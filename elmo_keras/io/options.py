@@ -47,7 +47,9 @@ MAX_PARAMETERS = 10**10
 MAX_SIZE = 2**20  # any one width, count or dimension
 MAX_LAYERS = 64  # lstm.n_layers and char_cnn.n_highway
 MAX_FILTERS = 256  # entries of char_cnn.filters
-MAX_CHARACTERS_PER_TOKEN = 4096
+# The largest char_cnn.max_characters_per_token accepted (the default, 50, is
+# elmo_keras.preprocessing.char_ids.MAX_CHARACTERS_PER_TOKEN).
+MAX_TOKEN_WIDTH = 4096
 
 
 def _kind(value):
@@ -158,7 +160,7 @@ def validate_options(options, source="options"):
     for key, value in _CHAR_CNN_DEFAULTS.items():
         cnn.setdefault(key, value)
     max_chars = _int_in_range(cnn["max_characters_per_token"], f"{source}: char_cnn.max_characters_per_token",
-                              low=3, high=MAX_CHARACTERS_PER_TOKEN)
+                              low=3, high=MAX_TOKEN_WIDTH)
     emb = _section(cnn, "embedding", source, "char_cnn.")
     _positive_int(_require(emb, "dim", f"{source}: char_cnn.embedding", "a positive integer"),
                   f"{source}: char_cnn.embedding.dim")
