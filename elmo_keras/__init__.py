@@ -30,6 +30,7 @@ _PUBLIC = {
     "BiLSTM": "elmo_keras.layers",
     "CharCNN": "elmo_keras.layers",
     "ConcatProjectionMix": "elmo_keras.layers",
+    "ElmoHead": "elmo_keras.layers",
     "Highway": "elmo_keras.layers",
     "LSTMCellWithProjection": "elmo_keras.layers",
     "ScalarMix": "elmo_keras.layers",

@@ -45,7 +45,7 @@ def test_fit_trains_only_the_mix_and_task_by_default_and_saves(tmp_path):
     model = _classifier(dropout=0.2)
     model.compile(keras.optimizers.Adam(0.05), "sparse_categorical_crossentropy")
     assert sorted(w.path for w in model.trainable_weights) == [
-        "dense/bias", "dense/kernel", "elmo/scalar_mix_0/layer_weights", "elmo/scalar_mix_0/scale"]
+        "dense/bias", "dense/kernel", "elmo/elmo_head/scalar_mix_0/layer_weights", "elmo/elmo_head/scalar_mix_0/scale"]
     frozen_before = [w.numpy().copy() for w in model.get_layer("elmo").bilm.weights]
     ids, labels = batch_to_ids(SENTENCES * 4), np.array([0, 1, 0] * 4)
     history = model.fit(ids, labels, epochs=15, batch_size=4, verbose=0)

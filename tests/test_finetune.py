@@ -79,7 +79,7 @@ def test_fit_trains_the_scalar_mix_and_leaves_the_bilm_unchanged(trained):
     for path, after in _weights(elmo.bilm).items():
         np.testing.assert_array_equal(trained["bilm_before"][path], after, err_msg=path)
     mix_after = _weights(elmo.scalar_mixes[0])
-    assert sorted(mix_after) == ["elmo/scalar_mix_0/layer_weights", "elmo/scalar_mix_0/scale"]
+    assert sorted(mix_after) == ["elmo/elmo_head/scalar_mix_0/layer_weights", "elmo/elmo_head/scalar_mix_0/scale"]
     for path, after in mix_after.items():
         assert np.abs(after - trained["mix_before"][path]).max() > 1e-3, path
 

@@ -329,10 +329,11 @@ def _classifier(embedder):
 def test_fit_one_step_trains_the_mix_and_leaves_the_frozen_backbone():
     keras.utils.set_random_seed(0)
     embedder = ElmoTextEmbedder(ElmoBackbone.from_files(FIXTURE_OPTIONS, FIXTURE_WEIGHTS))
-    assert [w.path for w in embedder.trainable_weights] == ["elmo_mix/layer_weights", "elmo_mix/scale"]
+    assert [w.path for w in embedder.trainable_weights] == ["elmo_head/elmo_mix/layer_weights",
+                                                            "elmo_head/elmo_mix/scale"]
     model = _classifier(embedder)
     backbone_before = [w.numpy().copy() for w in embedder.backbone.weights]
-    mix = embedder.get_layer("elmo_mix")
+    mix = embedder.scalar_mix
     texts = ["the bank raised rates", "a river bank", "rates rose", "we sat by the river"]
     # keras-hub's pattern: the tokenizer runs in tf.data, the model sees char ids.
     data = tf.data.Dataset.from_tensor_slices((texts, [0, 1, 0, 1])).batch(4)
@@ -349,10 +350,10 @@ def test_fit_evaluate_predict_take_text():
     embedder.compile(keras.optimizers.SGD(1.0), loss={"default": "mse"})
     texts = np.array(["the bank raised rates", "a river bank", "", "rates"])
     target = np.ones((4, 32), "float32")
-    before = embedder.get_layer("elmo_mix").scale.numpy()
+    before = embedder.scalar_mix.scale.numpy()
     embedder.fit(texts, {"default": target}, batch_size=2, validation_data=(texts, {"default": target}),
                  verbose=0)
-    assert embedder.get_layer("elmo_mix").scale.numpy() != before
+    assert embedder.scalar_mix.scale.numpy() != before
     data = tf.data.Dataset.from_tensor_slices((texts, {"default": target})).batch(2)
     loss = embedder.evaluate(data, verbose=0)
     np.testing.assert_allclose(loss, embedder.evaluate(texts, {"default": target}, verbose=0), rtol=1e-5)
@@ -365,11 +366,19 @@ def test_text_embedder_config_round_trip_and_checks():
     model = ElmoTextEmbedder(backbone, tokenizer=ElmoTokenizer("punctuation"), scalar_mix_weights=[0.0, 1.0, 2.0],
                              name="hub")
     config = model.get_config()
-    assert set(config) == {"name", "trainable", "backbone", "tokenizer", "trainable_backbone", "scalar_mix_weights"}
+    assert set(config) == {"name", "trainable", "backbone", "tokenizer", "trainable_backbone", "scalar_mix_weights",
+                           "hub_outputs"}
     json.dumps(config)
     clone = ElmoTextEmbedder.from_config(config)
     assert clone.get_config() == config and clone.tokenizer.tokenizer == "punctuation"
-    np.testing.assert_allclose(clone.get_layer("elmo_mix").layer_weights.numpy(), [0.0, 1.0, 2.0])
+    np.testing.assert_allclose(clone.scalar_mix.layer_weights.numpy(), [0.0, 1.0, 2.0])
+    with pytest.warns(DeprecationWarning, match=r"get_layer\('elmo_mix'\) is deprecated"):
+        assert clone.get_layer("elmo_mix") is clone.scalar_mix
+    assert clone.get_layer("elmo_head").scalar_mixes == [clone.scalar_mix]
+    hub = ElmoTextEmbedder.from_config({**config, "hub_outputs": True})
+    assert sorted(hub(batch_to_ids([["a", "b"]]))) == ["default", "elmo", "lstm_outputs1", "lstm_outputs2",
+                                                       "sequence_len", "word_emb"]
+    assert hub.get_config() == {**config, "hub_outputs": True}
     with pytest.raises(ValueError, match="needs a stateless backbone"):
         ElmoTextEmbedder(ElmoBackbone(tiny_options(), stateful=True))
 
@@ -478,7 +487,7 @@ JAX_SCRIPT = """
                       "mapped_equals_direct": bool(np.array_equal(mapped, tokenizer(texts))),
                       "elmo_error": float(np.abs(predicted["elmo"] - np.load(folder + "/elmo.npy")).max()),
                       "default_error": float(np.abs(predicted["default"] - np.load(folder + "/default.npy")).max()),
-                      "scale_after_fit": float(np.asarray(model.get_layer("elmo_mix").scale))}))
+                      "scale_after_fit": float(np.asarray(model.scalar_mix.scale))}))
 """
 
 

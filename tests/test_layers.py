@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import keras
 
-from elmo_keras import (BiLSTM, CharCNN, ConcatProjectionMix, Highway, LSTMCellWithProjection, ScalarMix,
+from elmo_keras import (BiLSTM, CharCNN, ConcatProjectionMix, ElmoHead, Highway, LSTMCellWithProjection, ScalarMix,
                         batch_to_ids)
 from elmo_keras.layers.bilstm import reverse_within_length
 from elmo_keras.preprocessing.char_ids import trim_padding_characters
@@ -24,6 +24,9 @@ def _sigmoid(x):
     ScalarMix(3, do_layer_norm=True, initial_weights=[0.1, 0.2, 0.3], initial_scale=2.0,
               trainable_weights_=False, l2_coef=0.001),
     ConcatProjectionMix(7, use_bias=True),
+    ElmoHead(3, num_output_representations=2, dropout=0.25, keep_sentence_boundaries=True, stop_gradient=False,
+             do_layer_norm=True, scalar_mix_weights=[0.1, 0.2, 0.3], trainable_mix=False, l2_coef=0.01,
+             mix_names=["a", "b"], hub_outputs=True),
 ])
 def test_config_round_trip(layer):
     config = layer.get_config()

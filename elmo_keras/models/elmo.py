@@ -1,30 +1,13 @@
 """The `Elmo` layer: a frozen biLM and task-specific mixes for downstream models."""
 
 import keras
-from keras import ops
 
-from elmo_keras.arguments import check_fraction, check_positive_int
-from elmo_keras.models.weight_layout import load_weights
 from elmo_keras.io.options import load_options, validate_options
-from elmo_keras.layers.scalar_mix import ScalarMix
+from elmo_keras.layers.elmo_head import ElmoHead
+from elmo_keras.layers.elmo_head import masked_mean  # noqa: F401  (importable from here, as before)
+from elmo_keras.layers.elmo_head import remove_sentence_boundaries  # noqa: F401
 from elmo_keras.models.elmo_backbone import ElmoBackbone, preset_files
-
-
-def remove_sentence_boundaries(x, mask):
-    """Drop `<S>` and `</S>` from (batch, time, ...) and its (batch, time) mask.
-
-    Rows are right-padded, so dropping the first position and masking out
-    the row's last real position (now `</S>`) is enough.
-    """
-    new_mask = mask[:, 2:]
-    x = x[:, 1:-1] * ops.cast(new_mask, x.dtype)[..., None]
-    return x, new_mask
-
-
-def masked_mean(x, mask):
-    """Mean of x (batch, time, dim) over the True positions of mask (batch, time); 0 if none."""
-    count = ops.sum(ops.cast(mask, x.dtype), axis=1)[:, None]
-    return ops.sum(x * ops.cast(mask, x.dtype)[..., None], axis=1) / ops.maximum(count, 1.0)
+from elmo_keras.models.weight_layout import load_weights
 
 
 @keras.saving.register_keras_serializable(package="elmo_keras")
@@ -74,31 +57,33 @@ class Elmo(keras.layers.Layer):
                  scalar_mix_parameters=None, l2_coef=0.0, **kwargs):
         super().__init__(**kwargs)
         self.options = validate_options(options)
-        check_positive_int(num_output_representations, "num_output_representations")
-        check_fraction(dropout, "dropout")
-        if isinstance(l2_coef, bool) or not isinstance(l2_coef, (int, float)) or not l2_coef >= 0:
-            raise ValueError(f"l2_coef: expected a number >= 0, found {l2_coef!r}")
         num_layers = self.options["lstm"]["n_layers"] + 1
         if scalar_mix_parameters is not None and len(scalar_mix_parameters) != num_layers:
             raise ValueError(f"scalar_mix_parameters: expected {num_layers} numbers (n_layers + 1), found "
                              f"{len(scalar_mix_parameters)}")
+        # The head checks the other arguments, before any weights are read.
+        # Fixed parameters are mix weights that do not train.
+        self.head = ElmoHead(
+            num_layers, num_output_representations=num_output_representations, dropout=dropout,
+            keep_sentence_boundaries=keep_sentence_boundaries, stop_gradient=not trainable_bilm,
+            do_layer_norm=do_layer_norm, scalar_mix_weights=scalar_mix_parameters,
+            trainable_mix=scalar_mix_parameters is None, l2_coef=l2_coef, name="elmo_head")
+        self.bilm = ElmoBackbone(self.options, name="bilm")
+        if weight_file is not None:
+            load_weights(self.bilm, weight_file)
+        self.bilm.trainable = trainable_bilm
         self.num_output_representations = num_output_representations
         self.dropout = dropout
         self.keep_sentence_boundaries = keep_sentence_boundaries
         self.trainable_bilm = trainable_bilm
         self.do_layer_norm = do_layer_norm
-        self.scalar_mix_parameters = scalar_mix_parameters
+        self.scalar_mix_parameters = self.head.scalar_mix_weights
         self.l2_coef = l2_coef
-        self.bilm = ElmoBackbone(self.options, name="bilm")
-        if weight_file is not None:
-            load_weights(self.bilm, weight_file)
-        self.bilm.trainable = trainable_bilm
-        self.scalar_mixes = [
-            ScalarMix(num_layers, do_layer_norm=do_layer_norm, initial_weights=scalar_mix_parameters,
-                      trainable_weights_=scalar_mix_parameters is None, l2_coef=l2_coef,
-                      name=f"scalar_mix_{k}")
-            for k in range(num_output_representations)]
-        self.dropout_layer = keras.layers.Dropout(dropout)
+
+    @property
+    def scalar_mixes(self):
+        """The `ScalarMix` layers, one per output representation."""
+        return self.head.scalar_mixes
 
     @classmethod
     def from_files(cls, options_file, weight_file, **kwargs):
@@ -120,28 +105,12 @@ class Elmo(keras.layers.Layer):
 
     def build(self, input_shape):
         width = 2 * self.options["lstm"]["projection_dim"]
-        num_layers = self.options["lstm"]["n_layers"] + 1
-        for mix in self.scalar_mixes:
-            mix.build((None, num_layers, None, width))
+        self.head.build({"activations": (None, self.head.num_layers, None, width), "mask": (None, None)})
 
     def call(self, char_ids, training=None):
         bilm_out = self.bilm(char_ids, training=training and self.trainable_bilm)
-        activations, mask = bilm_out["activations"], bilm_out["mask"]
-        if not self.trainable_bilm:
-            # Frozen: no gradient path through the LSTM loop at all, which XLA
-            # (jit_compile) cannot differentiate and which would cost memory.
-            activations = ops.stop_gradient(activations)
-        representations = []
-        for mix in self.scalar_mixes:
-            mixed = mix(activations, mask=mask)
-            if self.keep_sentence_boundaries:
-                mixed = mixed * ops.cast(mask, mixed.dtype)[..., None]
-            else:
-                mixed, _ = remove_sentence_boundaries(mixed, mask)
-            representations.append(self.dropout_layer(mixed, training=training))
-        if not self.keep_sentence_boundaries:
-            mask = mask[:, 2:]
-        return {"elmo_representations": representations, "mask": mask}
+        out = self.head(bilm_out, training=training)
+        return {"elmo_representations": out["elmo_representations"], "mask": out["mask"]}
 
     def compute_output_spec(self, char_ids, training=None):
         # Given, not traced: tracing would run the whole biLM on symbolic

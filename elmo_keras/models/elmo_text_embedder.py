@@ -1,11 +1,11 @@
 """`ElmoTextEmbedder`: TF Hub ELMo's `elmo` and `default` outputs as a Keras task model."""
 
+import warnings
+
 import keras
 import numpy as np
-from keras import ops
 
-from elmo_keras.layers.scalar_mix import ScalarMix
-from elmo_keras.models.elmo import masked_mean, remove_sentence_boundaries
+from elmo_keras.layers.elmo_head import ElmoHead
 from elmo_keras.models.elmo_backbone import ElmoBackbone, token_mask
 from elmo_keras.preprocessing.elmo_tokenizer import ElmoTokenizer
 
@@ -20,12 +20,18 @@ def _is_text(x):
     return getattr(getattr(x, "dtype", None), "name", None) == "string"
 
 
+# The layer names of the head and of its one mix, here and in the SavedModel export.
+HEAD_NAME = "elmo_head"
+MIX_NAME = "elmo_mix"
+
+
 @keras.saving.register_keras_serializable(package="elmo_keras")
 class ElmoTextEmbedder(keras.Model):
     """Contextual word vectors and a sentence vector, as TF Hub's ELMo gives them.
 
-    A functional model on character ids: the `ElmoBackbone`, then a
-    trainable `ScalarMix` of all its layers (layer `elmo_mix`). It returns
+    A functional model on character ids: the `ElmoBackbone`, then an
+    `ElmoHead` (layer `elmo_head`) with one trainable `ScalarMix` of all the
+    backbone's layers (`scalar_mix`). It returns
     the two outputs of TF Hub ELMo's signatures (and of
     `elmo_keras.export_savedmodel`):
       - `elmo` (batch, tokens, 2 * projection_dim): the mix, sentence
@@ -54,15 +60,20 @@ class ElmoTextEmbedder(keras.Model):
         scalar_mix_weights: list of `n_layers + 1` floats or None. Start
             values of the mix weights before the softmax (default 0: equal
             weights; the scale starts at 1).
+        hub_outputs: bool. Return all the outputs of TF Hub ELMo's
+            signatures: also `word_emb` (batch, tokens, projection_dim), the
+            char-CNN vector; `lstm_outputs1` ... `lstm_outputs<n_layers>`
+            (batch, tokens, 2 * projection_dim); and `sequence_len` int32
+            (batch,). The SavedModel export serves this model.
         **kwargs: standard model arguments (`name`, `trainable`).
 
     Call arguments:
         char_ids: int32 (batch, time, 50), sentence boundaries included, as
             `tokenizer` or `elmo_keras.batch_to_ids` gives them.
 
-    Masking: `elmo` carries the real-token mask (batch, tokens) as its Keras
-    mask, so mask-aware layers after it skip the padding; `default` has no
-    time axis and carries none.
+    Masking: `elmo` (and every output with a tokens axis) carries the
+    real-token mask (batch, tokens) as its Keras mask, so mask-aware layers
+    after it skip the padding; `default` has no time axis and carries none.
 
     Example:
 
@@ -75,7 +86,8 @@ class ElmoTextEmbedder(keras.Model):
     TF Hub `google/elmo/3`.
     """
 
-    def __init__(self, backbone, tokenizer=None, trainable_backbone=False, scalar_mix_weights=None, **kwargs):
+    def __init__(self, backbone, tokenizer=None, trainable_backbone=False, scalar_mix_weights=None,
+                 hub_outputs=False, **kwargs):
         if backbone.stateful:
             raise ValueError("ElmoTextEmbedder needs a stateless backbone: a sentence's vectors must not "
                              "depend on earlier batches. Build it with stateful=False (the default).")
@@ -84,25 +96,25 @@ class ElmoTextEmbedder(keras.Model):
         # === Layers ===
         if tokenizer is None:
             tokenizer = ElmoTokenizer(max_characters_per_token=max_chars)
-        mix = ScalarMix(backbone.bilstm.n_layers + 1, initial_weights=scalar_mix_weights, name="elmo_mix")
+        n_layers = backbone.bilstm.n_layers
+        head = ElmoHead(n_layers + 1, stop_gradient=not trainable_backbone, scalar_mix_weights=scalar_mix_weights,
+                        mix_names=[MIX_NAME], hub_outputs=hub_outputs, name=HEAD_NAME)
 
         # === Functional model ===
         char_ids = keras.Input(shape=(None, max_chars), dtype="int32", name="char_ids")
-        bilm_out = backbone(char_ids)
-        activations, mask = bilm_out["activations"], bilm_out["mask"]
-        if not trainable_backbone:
-            # Frozen: no gradient path through the LSTM loop, which XLA
-            # (jit_compile) cannot differentiate and which would cost memory.
-            activations = ops.stop_gradient(activations)
-        elmo, sentence_mask = remove_sentence_boundaries(mix(activations, mask=mask), mask)
-        outputs = {"elmo": elmo, "default": masked_mean(elmo, sentence_mask)}
-        super().__init__(inputs=char_ids, outputs=outputs, **kwargs)
+        head_out = head(backbone(char_ids))
+        names = ["elmo", "default"]
+        if hub_outputs:
+            names = ["word_emb", *(f"lstm_outputs{k}" for k in range(1, n_layers + 1)), *names, "sequence_len"]
+        super().__init__(inputs=char_ids, outputs={name: head_out[name] for name in names}, **kwargs)
 
         # === Config ===
         self.backbone = backbone
         self.tokenizer = tokenizer
         self.trainable_backbone = trainable_backbone
         self.scalar_mix_weights = list(scalar_mix_weights) if scalar_mix_weights is not None else None
+        self.hub_outputs = hub_outputs
+        self._output_keys = tuple(names)
         backbone.trainable = trainable_backbone
 
     @classmethod
@@ -115,15 +127,28 @@ class ElmoTextEmbedder(keras.Model):
                 holding `options.json` and one weights `.hdf5` (see
                 `elmo_keras.models.elmo_backbone.preset_files`).
             **kwargs: `tokenizer`, `trainable_backbone`,
-                `scalar_mix_weights`, `name`.
+                `scalar_mix_weights`, `hub_outputs`, `name`.
         """
         return cls(ElmoBackbone.from_preset(preset), **kwargs)
+
+    @property
+    def scalar_mix(self):
+        """The trainable `ScalarMix` (layer `elmo_mix` of layer `elmo_head`)."""
+        return self.get_layer(HEAD_NAME).scalar_mixes[0]
+
+    def get_layer(self, name=None, index=None):
+        if name == MIX_NAME:
+            warnings.warn(f"get_layer({MIX_NAME!r}) is deprecated: the mix is inside layer {HEAD_NAME!r} "
+                          f"(an ElmoHead); use the scalar_mix property", DeprecationWarning, stacklevel=2)
+            return self.scalar_mix
+        return super().get_layer(name=name, index=index)
 
     def compute_mask(self, inputs, mask=None):
         char_ids = inputs["char_ids"] if isinstance(inputs, dict) else inputs
         # The boundaries go: <S> is the first position, and </S> the last
         # real one, so the mask of the rest is the token mask shifted by 2.
-        return {"default": None, "elmo": token_mask(char_ids)[:, 2:]}
+        mask = token_mask(char_ids)[:, 2:]
+        return {name: None if name in ("default", "sequence_len") else mask for name in self._output_keys}
 
     def _char_ids(self, x):
         """Tokenised `x` when it is text; anything else as it is."""
@@ -170,6 +195,7 @@ class ElmoTextEmbedder(keras.Model):
             "tokenizer": keras.saving.serialize_keras_object(self.tokenizer),
             "trainable_backbone": self.trainable_backbone,
             "scalar_mix_weights": None if self.scalar_mix_weights is None else list(self.scalar_mix_weights),
+            "hub_outputs": self.hub_outputs,
         }
 
     @classmethod

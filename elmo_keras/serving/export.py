@@ -69,15 +69,12 @@ import tempfile
 
 import keras
 import tensorflow as tf
-from keras import ops
 
 from elmo_keras.arguments import check_non_negative_int
-from elmo_keras.layers.scalar_mix import ScalarMix
 from elmo_keras.models.bilm import get_bilstm
 from elmo_keras.models.bilm import get_char_cnn
 from elmo_keras.models.bilm_files import load_bilm
-from elmo_keras.models.elmo import masked_mean as _masked_mean
-from elmo_keras.models.elmo import remove_sentence_boundaries
+from elmo_keras.models.elmo_text_embedder import ElmoTextEmbedder
 from elmo_keras.preprocessing.char_ids import MAX_CHARACTERS_PER_TOKEN
 from elmo_keras.serving.ops import saved_model_non_core_ops, saved_model_op_types
 from elmo_keras.serving.signatures import N_CHAR_IDS, TOKENIZERS, sentence_splitter, signature_functions
@@ -105,11 +102,12 @@ def build_hub_elmo(bilm, scalar_mix_weights=None, name="hub_elmo"):
             weights). They and the scale (start 1) stay trainable.
         name: str. Model name.
 
-    The model takes `char_ids` int32 (batch, time, 50) with sentence
-    boundaries and returns a dict: `word_emb`, `lstm_outputs1` ...,
-    `elmo`, `default` and `sequence_len` (see the module docstring).
-    Only the mix (layer `elmo_mix`) is new and trainable; the biLM is
-    shared, not copied, and frozen: no gradient flows into it.
+    Returns an `ElmoTextEmbedder` with `hub_outputs=True`: it takes
+    `char_ids` int32 (batch, time, 50) with sentence boundaries and returns a
+    dict: `word_emb`, `lstm_outputs1` ..., `elmo`, `default` and
+    `sequence_len` (see the module docstring). Only the head (layer
+    `elmo_head`, an `ElmoHead` with one mix) is new and trainable; the biLM
+    is shared, not copied, and frozen: no gradient flows into it.
 
     Example:
 
@@ -123,28 +121,13 @@ def build_hub_elmo(bilm, scalar_mix_weights=None, name="hub_elmo"):
     if bilstm.stateful:
         raise ValueError("build_hub_elmo needs a stateless biLM: a served model must not carry LSTM "
                          "state from one request to the next. Load it with stateful=False (the default).")
-    max_chars = get_char_cnn(bilm).max_characters_per_token
-    char_ids = keras.Input(shape=(None, max_chars), dtype="int32", name="char_ids")
-    bilm_out = bilm(char_ids)
-    # The biLM is frozen, as in TF Hub's ELMo. Cutting the gradient here also
-    # keeps fine-tuning through the loaded SavedModel (hub.KerasLayer,
-    # trainable=True, inside model.fit) from differentiating the restored
-    # LSTM loop, which TF 2.20 cannot do in graph mode ("Tried to take
-    # gradients (or similar) of a variable without handle data").
-    mask = bilm_out["mask"]
-    activations = ops.stop_gradient(bilm_out["activations"])
-    token_embedding = ops.stop_gradient(bilm_out["token_embedding"])
-    mix = ScalarMix(bilstm.n_layers + 1, initial_weights=scalar_mix_weights, name="elmo_mix")
-    word_emb, token_mask = remove_sentence_boundaries(token_embedding, mask)
-    outputs = {"word_emb": word_emb}
-    for k in range(1, bilstm.n_layers + 1):
-        outputs[f"lstm_outputs{k}"] = remove_sentence_boundaries(activations[:, k], mask)[0]
-    elmo = remove_sentence_boundaries(mix(activations, mask=mask), mask)[0]
-    outputs["elmo"] = elmo
-    # TF Hub ELMo v3 fixed `default` to ignore padding; so does this.
-    outputs["default"] = _masked_mean(elmo, token_mask)
-    outputs["sequence_len"] = ops.sum(ops.cast(token_mask, "int32"), axis=1)
-    return keras.Model(char_ids, outputs, name=name)
+    # The biLM is frozen, as in TF Hub's ELMo. Cutting the gradient (the
+    # head's stop_gradient) also keeps fine-tuning through the loaded
+    # SavedModel (hub.KerasLayer, trainable=True, inside model.fit) from
+    # differentiating the restored LSTM loop, which TF 2.20 cannot do in
+    # graph mode ("Tried to take gradients (or similar) of a variable without
+    # handle data").
+    return ElmoTextEmbedder(bilm, scalar_mix_weights=scalar_mix_weights, hub_outputs=True, name=name)
 
 
 def _tf_variables(variables):
@@ -263,16 +246,15 @@ def export_bilm(bilm, out_dir, version=1, tokenizer="core", scalar_mix_weights=N
             backend other than TensorFlow.
         ImportError: a tensorflow-text tokenizer without tensorflow-text.
     """
-    final_dir = _prepare(out_dir, version, tokenizer, overwrite)
-    model = build_hub_elmo(bilm, scalar_mix_weights)
-    mix = model.get_layer("elmo_mix")
-    max_chars = get_char_cnn(bilm).max_characters_per_token
-
-    def char_ids_fn(char_ids):
-        return model(char_ids, training=False)
-
-    return _export(char_ids_fn, model.variables, mix.trainable_variables, final_dir, tokenizer, max_chars,
-                   warmup)
+    trainable = bilm.trainable
+    try:
+        # An ElmoTextEmbedder: its trainable variables are the mix's only.
+        model = build_hub_elmo(bilm, scalar_mix_weights)
+        return export_with_text_input(model, out_dir, version=version, tokenizer=tokenizer, warmup=warmup,
+                                      overwrite=overwrite,
+                                      max_characters_per_token=get_char_cnn(bilm).max_characters_per_token)
+    finally:
+        bilm.trainable = trainable  # the embedder froze the caller's biLM
 
 
 def export_savedmodel(options_file, weight_file, out_dir, version=1, tokenizer="core",
