@@ -8,7 +8,7 @@ one `train_on_batch` step with Adam. It compares:
 
 - jit_compile=True against False (TensorFlow), and the JAX backend (always XLA);
 - mixed_bfloat16 against float32;
-- full fine-tuning (`trainable_bilm=True`) against the frozen biLM: step time
+- full fine-tuning (`trainable_backbone=True`) against the frozen biLM: step time
   and peak resident memory.
 
 Step times: all the runs of one backend live in one process and take their
@@ -107,7 +107,7 @@ def build(name, finetune):
     keras.utils.set_random_seed(0)
     keras.mixed_precision.set_global_policy(policy)
     try:
-        elmo = Elmo(SMALL, dropout=0.0, trainable_bilm=full, name="elmo")
+        elmo = Elmo(SMALL, dropout=0.0, trainable_backbone=full, name="elmo")
         if fix:
             stop_gradient_at_bilm(elmo)
         model = finetune.build_classifier(elmo)

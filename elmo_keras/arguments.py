@@ -31,9 +31,9 @@ def expected_int(low):
 def check_int_at_least(value, name, low):
     """`value` as an int if it is an integer >= `low`.
 
-    The one integer check of the package: the options files
-    (`elmo_keras.io.options`, `elmo_keras.training.options`) wrap it to name
-    the file and the JSON type found.
+    The integer check of arguments. The options files check JSON integers
+    (no NumPy ones) and name the file and the JSON type found, in the same
+    words (`expected_int`).
     """
     if not is_int(value) or value < low:
         raise ValueError(f"{name}: expected {expected_int(low)}, found {value!r}")

@@ -21,7 +21,6 @@ from elmo_keras.arguments import check_non_negative_int, check_output_file, chec
 from elmo_keras.io.digest import file_digest
 from elmo_keras.io.embedding_file import InputFileError  # noqa: F401  (raised by embed_file)
 from elmo_keras.io.embedding_file import ChunkStore, read_sentences, sentence_keys, write_allennlp_hdf5
-from elmo_keras.models.bilm import build_contextualizer, build_token_encoder
 from elmo_keras.models.bilm_files import load_bilm
 # Re-exported: the planners were first defined here. WINDOW_MAX_TOKENS is read
 # from this module at call time, so that patching it here changes the windows.
@@ -147,8 +146,8 @@ class ElmoEmbedder:
         self._token_vectors = collections.OrderedDict()
         self.pack_sentences = bool(pack_sentences) and not stateful
         self._widest_filter = max(width for width, _ in self.options["char_cnn"]["filters"])
-        self._token_encoder = build_token_encoder(self.model)
-        self._contextualizer = build_contextualizer(self.model, packed=self.pack_sentences)
+        self._token_encoder = self.model.token_encoder()
+        self._contextualizer = self.model.contextualizer(packed=self.pack_sentences)
         if keras.backend.backend() == "tensorflow":
             for model in (self.model, self._token_encoder, self._contextualizer):
                 model.jit_compile = jit_compile

@@ -140,7 +140,7 @@ def main(argv=None):
     x_train, y_train = encode(load_wordnet_pos("train", args.train_size, args.data))
     x_test, y_test = encode(load_wordnet_pos("test", args.test_size, args.data))
     elmo = Elmo.from_files(args.options_file, args.weight_file, dropout=args.dropout,
-                           trainable_bilm=args.trainable_bilm, name="elmo")
+                           trainable_backbone=args.trainable_bilm, name="elmo")
     model = build_classifier(elmo, head=args.head)
     model.compile(keras.optimizers.Adam(args.learning_rate), "sparse_categorical_crossentropy",
                   metrics=["accuracy"], jit_compile=args.jit_compile)

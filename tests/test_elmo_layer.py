@@ -58,9 +58,13 @@ def test_fit_trains_only_the_mix_and_task_by_default_and_saves(tmp_path):
     np.testing.assert_array_equal(model.predict(ids, verbose=0), reloaded.predict(ids, verbose=0))
 
 
-def test_trainable_bilm_option_exposes_all_weights():
-    model = _classifier(trainable_bilm=True)
+def test_trainable_backbone_option_exposes_all_weights():
+    model = _classifier(trainable_backbone=True)
     assert len(model.trainable_weights) == 4 + len(model.get_layer("elmo").bilm.weights)
+    with pytest.warns(DeprecationWarning, match=r"trainable_bilm=\.\.\.\) is deprecated: pass trainable_backbone"):
+        old = _classifier(trainable_bilm=True)
+    assert old.get_layer("elmo").get_config()["trainable_backbone"] is True
+    assert len(old.trainable_weights) == len(model.trainable_weights)
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -88,7 +88,7 @@ def test_full_finetuning_changes_every_bilm_weight_and_costs_optimizer_memory():
     keras.utils.set_random_seed(0)
     x, y = finetune.encode(finetune.load_wordnet_pos("train", 16))
     frozen = finetune.build_classifier(_elmo())
-    model = _compiled_classifier(trainable_bilm=True)
+    model = _compiled_classifier(trainable_backbone=True)
     bilm = model.get_layer("elmo").bilm
     before = _weights(bilm)
     model.train_on_batch(x, y)

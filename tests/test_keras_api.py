@@ -181,6 +181,24 @@ def test_backbone_equals_embedder_layers(tiny_models, config):
     np.testing.assert_array_equal(out["token_embedding"], out["activations"][:, 0, :, : out["token_embedding"].shape[-1]])
 
 
+@pytest.mark.parametrize("config", sorted(CONFIGS))
+def test_token_encoder_then_contextualizer_is_the_backbone(tiny_models, config):
+    backbone = ElmoBackbone.from_files(*tiny_models[config])
+    char_ids = batch_to_ids(SENTENCES)
+    out = backbone.predict(char_ids, verbose=0)
+    encoder, unpacked, packed = backbone.token_encoder(), backbone.contextualizer(False), backbone.contextualizer()
+    # The sub-models share the backbone's layers: nothing new to load.
+    shared = {id(w) for w in backbone.weights}
+    assert {id(w) for w in encoder.weights + packed.weights + unpacked.weights} == shared
+    inputs = {"token_embedding": encoder.predict(char_ids, verbose=0),
+              "segment_ids": np.asarray(out["mask"], "int32")}
+    # Unpacked: the very same computation on the same ids, so the same bits.
+    np.testing.assert_array_equal(unpacked.predict(inputs, verbose=0)["activations"], out["activations"])
+    # Packed rows restart the LSTMs per segment: another loop, the derived tolerance.
+    atol = batching_tolerance(*tiny_models[config], tuple(map(tuple, SENTENCES)))
+    np.testing.assert_allclose(packed.predict(inputs, verbose=0)["activations"], out["activations"], rtol=0, atol=atol)
+
+
 def test_backbone_config_round_trip():
     options = CONFIGS["one_layer_tanh"]
     backbone = ElmoBackbone(options, stateful=True, max_batch_size=3, name="lm")

@@ -18,7 +18,7 @@ import json
 import math
 import os
 
-from elmo_keras.arguments import check_int_at_least, expected_int, is_int
+from elmo_keras.arguments import expected_int
 from elmo_keras.io.atomic import atomic_write_text
 
 
@@ -87,12 +87,10 @@ def _int_in_range(value, where, low=1, high=MAX_SIZE):
     # JSON's integers only: a NumPy integer in a dict built in Python would
     # not write back to options.json. A wrong type is named with its JSON
     # type ("found bool True"), as in every options error.
-    if not (is_int(value) and isinstance(value, int)):
+    if isinstance(value, bool) or not isinstance(value, int):
         raise OptionsError(f"{where}: expected {expected_int(low)}, {_found(value)}")
-    try:
-        check_int_at_least(value, where, low)
-    except ValueError as error:
-        raise OptionsError(str(error)) from None
+    if value < low:
+        raise OptionsError(f"{where}: expected {expected_int(low)}, found {value!r}")
     if value > high:
         raise OptionsError(f"{where}: {value} is above the limit of {high:,} (the largest released "
                            f"model needs far less; is it a typo?)")

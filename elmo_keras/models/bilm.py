@@ -1,8 +1,5 @@
 """The biLM as a functional Keras model: character ids in, every layer out."""
 
-import keras
-from keras import ops
-
 # The builders of the backbone's layers, kept importable from here.
 from elmo_keras.models.elmo_backbone import ElmoBackbone
 from elmo_keras.models.elmo_backbone import bilstm_from_options  # noqa: F401
@@ -52,38 +49,10 @@ def get_char_cnn(model):
 
 
 def build_token_encoder(bilm):
-    """A model sharing the biLM's `CharCNN`: char ids (batch, tokens, 50) -> vectors.
-
-    With `build_contextualizer` it splits the biLM in two, so that the
-    char-CNN can run once per distinct token (see `ElmoEmbedder`).
-    """
-    cnn = get_char_cnn(bilm)
-    # The slot count is free: the embedder trims unneeded padding slots.
-    char_ids = keras.Input(shape=(None, None), dtype="int32", name="char_ids")
-    return keras.Model(char_ids, cnn(char_ids), name="token_encoder")
+    """The biLM's `ElmoBackbone.token_encoder()`: its `CharCNN` as a model on char ids."""
+    return bilm.token_encoder()
 
 
 def build_contextualizer(bilm, packed=True):
-    """A model sharing the biLM's `BiLSTM`: token vectors -> activations.
-
-    Inputs `token_embedding` (batch, time, projection_dim) and `segment_ids`
-    int32 (batch, time): 0 for padding, and each sentence a run of equal
-    positive ids, so that one row may hold several sentences packed one after
-    another (each is contextualised on its own, see `BiLSTM`). With one
-    sentence per row, `segment_ids` is simply the mask as 0/1. Outputs as
-    `build_bilm`'s `activations` and `mask`. With `packed=False` every row
-    must hold one sentence, and the LSTM loop skips the per-step restarts.
-
-    With `build_token_encoder` it splits the biLM in two, so that the
-    char-CNN can run once per distinct token (see `ElmoEmbedder`).
-    """
-    lstm = get_bilstm(bilm)
-    embedding = keras.Input(shape=(None, lstm.projection_dim), name="token_embedding")
-    segment_ids = keras.Input(shape=(None,), dtype="int32", name="segment_ids")
-    mask = segment_ids > 0
-    masked = embedding * ops.cast(mask, embedding.dtype)[..., None]
-    layer_0 = ops.concatenate([masked, masked], axis=-1)[:, None]
-    contextual = lstm(masked, mask=mask, segment_ids=segment_ids) if packed else lstm(masked, mask=mask)
-    activations = ops.concatenate([layer_0, contextual], axis=1)
-    return keras.Model({"token_embedding": embedding, "segment_ids": segment_ids},
-                       {"activations": activations, "mask": mask}, name="contextualizer")
+    """The biLM's `ElmoBackbone.contextualizer(packed)`: its `BiLSTM` as a model on token vectors."""
+    return bilm.contextualizer(packed=packed)

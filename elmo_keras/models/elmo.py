@@ -1,5 +1,7 @@
 """The `Elmo` layer: a frozen biLM and task-specific mixes for downstream models."""
 
+import warnings
+
 import keras
 
 from elmo_keras.io.options import load_options, validate_options
@@ -14,7 +16,7 @@ from elmo_keras.models.weight_layout import load_weights
 class Elmo(keras.layers.Layer):
     """ELMo representations for a downstream Keras model.
 
-    Runs the biLM (frozen unless `trainable_bilm`) and returns
+    Runs the biLM (frozen unless `trainable_backbone`) and returns
     `num_output_representations` `ScalarMix`es of its layers, with dropout.
 
     Args:
@@ -25,7 +27,9 @@ class Elmo(keras.layers.Layer):
             input and one for the output of a task model).
         dropout: float. Dropout on each representation while training.
         keep_sentence_boundaries: bool. Keep the `<S>`/`</S>` positions.
-        trainable_bilm: bool. Fine-tune the biLM too (default frozen).
+        trainable_backbone: bool. Fine-tune the biLM too (default frozen),
+            as `ElmoTextEmbedder`'s. `trainable_bilm`, its former name, is
+            deprecated.
         do_layer_norm: bool. Masked layer normalisation inside the mixes.
         scalar_mix_parameters: list of floats or None. Fixed, non-trainable
             mix weights (before the softmax) for every representation.
@@ -53,8 +57,12 @@ class Elmo(keras.layers.Layer):
     """
 
     def __init__(self, options, weight_file=None, num_output_representations=1, dropout=0.5,
-                 keep_sentence_boundaries=False, trainable_bilm=False, do_layer_norm=False,
-                 scalar_mix_parameters=None, l2_coef=0.0, **kwargs):
+                 keep_sentence_boundaries=False, trainable_backbone=False, do_layer_norm=False,
+                 scalar_mix_parameters=None, l2_coef=0.0, trainable_bilm=None, **kwargs):
+        if trainable_bilm is not None:
+            warnings.warn("Elmo(trainable_bilm=...) is deprecated: pass trainable_backbone, the name "
+                          "ElmoTextEmbedder uses too", DeprecationWarning, stacklevel=2)
+            trainable_backbone = trainable_bilm
         super().__init__(**kwargs)
         self.options = validate_options(options)
         num_layers = self.options["lstm"]["n_layers"] + 1
@@ -65,17 +73,17 @@ class Elmo(keras.layers.Layer):
         # Fixed parameters are mix weights that do not train.
         self.head = ElmoHead(
             num_layers, num_output_representations=num_output_representations, dropout=dropout,
-            keep_sentence_boundaries=keep_sentence_boundaries, stop_gradient=not trainable_bilm,
+            keep_sentence_boundaries=keep_sentence_boundaries, stop_gradient=not trainable_backbone,
             do_layer_norm=do_layer_norm, scalar_mix_weights=scalar_mix_parameters,
             trainable_mix=scalar_mix_parameters is None, l2_coef=l2_coef, name="elmo_head")
         self.bilm = ElmoBackbone(self.options, name="bilm")
         if weight_file is not None:
             load_weights(self.bilm, weight_file)
-        self.bilm.trainable = trainable_bilm
+        self.bilm.trainable = trainable_backbone
         self.num_output_representations = num_output_representations
         self.dropout = dropout
         self.keep_sentence_boundaries = keep_sentence_boundaries
-        self.trainable_bilm = trainable_bilm
+        self.trainable_backbone = trainable_backbone
         self.do_layer_norm = do_layer_norm
         self.scalar_mix_parameters = self.head.scalar_mix_weights
         self.l2_coef = l2_coef
@@ -108,7 +116,7 @@ class Elmo(keras.layers.Layer):
         self.head.build({"activations": (None, self.head.num_layers, None, width), "mask": (None, None)})
 
     def call(self, char_ids, training=None):
-        bilm_out = self.bilm(char_ids, training=training and self.trainable_bilm)
+        bilm_out = self.bilm(char_ids, training=training and self.trainable_backbone)
         out = self.head(bilm_out, training=training)
         return {"elmo_representations": out["elmo_representations"], "mask": out["mask"]}
 
@@ -130,7 +138,7 @@ class Elmo(keras.layers.Layer):
             "num_output_representations": self.num_output_representations,
             "dropout": self.dropout,
             "keep_sentence_boundaries": self.keep_sentence_boundaries,
-            "trainable_bilm": self.trainable_bilm,
+            "trainable_backbone": self.trainable_backbone,
             "do_layer_norm": self.do_layer_norm,
             "scalar_mix_parameters": self.scalar_mix_parameters,
             "l2_coef": self.l2_coef,

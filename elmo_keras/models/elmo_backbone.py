@@ -38,6 +38,24 @@ def token_mask(char_ids):
     return ops.any(char_ids > 0, axis=-1)
 
 
+def contextualize(bilstm, embedding, mask, segment_ids=None):
+    """The biLM's layers on token vectors; return (masked embedding, activations).
+
+    Zeroes the padded positions of `embedding` (batch, time, projection_dim),
+    runs `bilstm` on it and puts layer 0, the vector repeated for both
+    directions, before the LSTM layers: `activations` (batch, n_layers + 1,
+    time, 2 * projection_dim). With `segment_ids` (packed rows, see `BiLSTM`)
+    the LSTMs restart at each sentence of a row.
+    """
+    embedding = embedding * ops.cast(mask, embedding.dtype)[..., None]
+    if segment_ids is None:
+        lstm_outputs = bilstm(embedding, mask=mask)
+    else:
+        lstm_outputs = bilstm(embedding, mask=mask, segment_ids=segment_ids)
+    layer_0 = ops.concatenate([embedding, embedding], axis=-1)[:, None]
+    return embedding, ops.concatenate([layer_0, lstm_outputs], axis=1)
+
+
 def preset_files(preset):
     """Return the (options_file, weight_file) of a preset.
 
@@ -148,11 +166,7 @@ class ElmoBackbone(keras.Model):
         # === Functional model ===
         char_ids = keras.Input(shape=(None, max_chars), dtype="int32", name="char_ids")
         mask = token_mask(char_ids)
-        embedding = char_cnn(char_ids)
-        embedding = embedding * ops.cast(mask, embedding.dtype)[..., None]
-        lstm_outputs = bilstm(embedding, mask=mask)
-        layer_0 = ops.concatenate([embedding, embedding], axis=-1)[:, None]
-        activations = ops.concatenate([layer_0, lstm_outputs], axis=1)
+        embedding, activations = contextualize(bilstm, char_cnn(char_ids), mask)
         outputs = {"token_embedding": embedding, "activations": activations, "mask": mask}
         super().__init__(inputs=char_ids, outputs=outputs, **kwargs)
 
@@ -176,6 +190,34 @@ class ElmoBackbone(keras.Model):
     def bilstm(self):
         """The `BiLSTM` layer."""
         return self.get_layer("bilstm")
+
+    def token_encoder(self):
+        """A model sharing the `CharCNN`: char ids (batch, tokens, chars) -> (batch, tokens, projection_dim).
+
+        With `contextualizer` it is the backbone in two parts, so that the
+        char-CNN can run once per distinct token (see `ElmoEmbedder`). Its
+        character axis takes any width: trailing padding slots may be cut.
+        """
+        char_ids = keras.Input(shape=(None, None), dtype="int32", name="char_ids")
+        return keras.Model(char_ids, self.char_cnn(char_ids), name="token_encoder")
+
+    def contextualizer(self, packed=True):
+        """A model sharing the `BiLSTM`: token vectors -> `activations` and `mask`, as the backbone's.
+
+        Inputs `token_embedding` (batch, time, projection_dim) and
+        `segment_ids` int32 (batch, time): 0 for padding, and each sentence a
+        run of equal positive ids, so that one row may hold several sentences
+        packed one after another, each contextualised on its own. With one
+        sentence per row, `segment_ids` is the mask as 0/1. With
+        `packed=False` every row must hold one sentence, and the LSTM loop
+        skips the per-step restarts.
+        """
+        embedding = keras.Input(shape=(None, self.bilstm.projection_dim), name="token_embedding")
+        segment_ids = keras.Input(shape=(None,), dtype="int32", name="segment_ids")
+        mask = segment_ids > 0
+        _, activations = contextualize(self.bilstm, embedding, mask, segment_ids if packed else None)
+        return keras.Model({"token_embedding": embedding, "segment_ids": segment_ids},
+                           {"activations": activations, "mask": mask}, name="contextualizer")
 
     def reset_states(self):
         """Forget the carried LSTM states (stateful mode)."""
