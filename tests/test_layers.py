@@ -8,6 +8,7 @@ from elmo_keras import (BiLSTM, CharCNN, ConcatProjectionMix, ElmoHead, Highway,
                         batch_to_ids)
 from elmo_keras.layers.bilstm import reverse_within_length
 from elmo_keras.preprocessing.char_ids import trim_padding_characters
+from layer_checks import run_layer_test
 from reference_bilm import float32_tolerance
 
 
@@ -15,20 +16,43 @@ def _sigmoid(x):
     return 1 / (1 + np.exp(-x))
 
 
+def _normal(*shape, seed=0):
+    return np.random.default_rng(seed).normal(size=shape).astype("float32")
+
+
+def _lengths_mask(lengths, time):
+    return np.arange(time)[None, :] < np.array(lengths)[:, None]
+
+
+@pytest.mark.parametrize("make_layer, input_data", [
+    (lambda: Highway(name="layer"), _normal(3, 5)),
+    (lambda: CharCNN(filters=[[1, 4], [2, 8]], embedding_dim=4, n_highway=2, projection_dim=6, activation="tanh",
+                     name="layer"),
+     batch_to_ids([["a", "bc"], ["Köln"]])),
+    (lambda: BiLSTM(units=8, projection_dim=4, n_layers=3, cell_clip=3.0, proj_clip=3.0, use_skip_connections=True,
+                    dropout=0.1, name="layer"),
+     _normal(2, 5, 4)),
+    (lambda: ScalarMix(3, do_layer_norm=True, initial_weights=[0.1, 0.2, 0.3], initial_scale=2.0,
+                       trainable_weights_=False, l2_coef=0.001, name="layer"),
+     _normal(2, 3, 5, 4)),
+    (lambda: ConcatProjectionMix(7, use_bias=True, name="layer"), _normal(2, 3, 5, 4)),
+    (lambda: ElmoHead(3, num_output_representations=2, dropout=0.25, keep_sentence_boundaries=True,
+                      stop_gradient=False, do_layer_norm=True, scalar_mix_weights=[0.1, 0.2, 0.3], trainable_mix=False,
+                      l2_coef=0.01, mix_names=["a", "b"], hub_outputs=True, name="layer"),
+     {"activations": _normal(2, 3, 5, 8) * _lengths_mask([5, 3], 5)[:, None, :, None],
+      "token_embedding": _normal(2, 5, 4, seed=1) * _lengths_mask([5, 3], 5)[..., None],
+      "mask": _lengths_mask([5, 3], 5)}),
+], ids=["Highway", "CharCNN", "BiLSTM", "ScalarMix", "ConcatProjectionMix", "ElmoHead"])
+def test_keras_contract(make_layer, input_data, tmp_path):
+    run_layer_test(make_layer(), input_data, tmp_path)
+
+
 @pytest.mark.parametrize("layer", [
-    Highway(),
-    CharCNN(filters=[[1, 4], [2, 8]], embedding_dim=4, n_highway=2, projection_dim=6, activation="tanh"),
     LSTMCellWithProjection(8, 4, cell_clip=3.0, proj_clip=2.0),
-    BiLSTM(units=8, projection_dim=4, n_layers=3, cell_clip=3.0, proj_clip=3.0, use_skip_connections=True,
-           dropout=0.1, stateful=True, max_batch_size=5),
-    ScalarMix(3, do_layer_norm=True, initial_weights=[0.1, 0.2, 0.3], initial_scale=2.0,
-              trainable_weights_=False, l2_coef=0.001),
-    ConcatProjectionMix(7, use_bias=True),
-    ElmoHead(3, num_output_representations=2, dropout=0.25, keep_sentence_boundaries=True, stop_gradient=False,
-             do_layer_norm=True, scalar_mix_weights=[0.1, 0.2, 0.3], trainable_mix=False, l2_coef=0.01,
-             mix_names=["a", "b"], hub_outputs=True),
+    BiLSTM(units=8, projection_dim=4, n_layers=3, stateful=True, max_batch_size=5),
 ])
 def test_config_round_trip(layer):
+    """Layers whose calls carry state: the config alone (the model tests save and reload them)."""
     config = layer.get_config()
     clone = type(layer).from_config(config)
     assert clone.get_config() == config
