@@ -24,8 +24,9 @@ from elmo_keras.io.embedding_file import ChunkStore, read_sentences, sentence_ke
 from elmo_keras.models.bilm_files import load_bilm
 # Re-exported: the planners were first defined here. WINDOW_MAX_TOKENS is read
 # from this module at call time, so that patching it here changes the windows.
-from elmo_keras.preprocessing.batching import (LENGTH_BUCKET, ROW_BUCKET, WINDOW_MAX_TOKENS,  # noqa: F401
-                                               budget_batches, padded_length, plan_chunks, row_bucket)
+from elmo_keras.preprocessing.batching import (DEFAULT_MAX_TOKENS_PER_BATCH, LENGTH_BUCKET,  # noqa: F401
+                                               ROW_BUCKET, WINDOW_MAX_TOKENS, budget_batches, padded_length,
+                                               plan_chunks, row_bucket)
 from elmo_keras.preprocessing.char_ids import (BOS_TOKEN, EOS_TOKEN, CharIdCache, token_to_char_ids,
                                                trim_padding_characters)
 from elmo_keras.preprocessing.packing import pack_rows
@@ -42,12 +43,6 @@ TOKEN_BUCKET = 64
 # filters), so a batch of long lines with many distinct tokens is encoded in
 # slices of at most 300-400 MB instead of all at once.
 CHAR_CNN_MAX_TOKENS = 2048
-# Default budget of padded token positions per stateless batch: sentences x
-# padded length. 64 sentences of up to 126 tokens fit; longer ones go in
-# fewer rows. The LSTMs hold about 2 directions x 4 gates x dim floats per
-# position (32 KB at the small size, 128 KB at the original), so 8,192
-# positions are about 0.26 GB (small) or 1 GB (original).
-DEFAULT_MAX_TOKENS_PER_BATCH = 8192
 
 
 def select_layers(embeddings, output_format):

@@ -30,12 +30,12 @@ import sys
 
 from elmo_keras.arguments import non_negative_int, positive_int
 from elmo_keras.cli_arguments import add_model_arguments, add_overwrite_argument, add_tokenizer_argument, model_files
+from elmo_keras.preprocessing.batching import DEFAULT_MAX_TOKENS_PER_BATCH
 
 # The same tuples as elmo_keras.beam.embed_sentences.LAYERS and elmo_keras.beam.files.FORMATS, kept here so
 # that building the parser does not import Beam.
 LAYERS = ("all", "top", "average")
 FORMATS = ("parquet", "tfrecord")
-DEFAULT_MAX_TOKENS_PER_BATCH = 4096
 # Runner names that mean Beam's local runner.
 LOCAL_RUNNERS = ("directrunner", "direct", "switchingdirectrunner", "fnapirunner")
 

@@ -20,8 +20,11 @@ retried bundle's work twice; the output still has each sentence once).
 
 Batching: within a bundle, sentences are collected up to `sort_window` batches'
 worth of tokens, sorted by length and cut into batches whose padded size,
-sentences x (longest sentence + 2 boundary tokens), is at most
-`max_tokens_per_batch` (a longer sentence is a batch of its own). Each batch
+sentences x the time steps the model pads the longest sentence to (the
+longest + 2 boundary tokens for a SavedModel, rounded up to a multiple of 8
+for `ElmoEmbedder`), is at most `max_tokens_per_batch` (a longer sentence is
+a batch of its own): `elmo_keras.preprocessing.batching.budget_batches`, the
+rule `ElmoEmbedder` applies too. Each batch
 goes through the model handler's model (`elmo_keras.beam.ElmoEmbedderHandler`
 by default: the bundled model), loaded once per worker process and shared by
 its threads. Stateless: a sentence's vectors never depend on its batch, so a
@@ -50,25 +53,25 @@ from apache_beam.utils import shared
 from apache_beam.utils.windowed_value import WindowedValue
 
 from elmo_keras.arguments import check_positive_int
+from elmo_keras.preprocessing.batching import DEFAULT_MAX_TOKENS_PER_BATCH, boundary_length, budget_batches
 from elmo_keras.preprocessing.split import check_splitter, split_sentence
 
 METRICS_NAMESPACE = "elmo_keras"
 LAYERS = ("all", "top", "average")
-DEFAULT_MAX_TOKENS_PER_BATCH = 4096
 # Sentences are sorted by length over this many batches' worth of tokens.
 DEFAULT_SORT_WINDOW = 16
-# Each sentence is padded with <S> and </S>.
-BOUNDARY_TOKENS = 2
 
 _LOGGER = logging.getLogger(__name__)
 
 
-def token_budget_batches(lengths, max_tokens):
+def token_budget_batches(lengths, max_tokens, time_steps=boundary_length):
     """Cut sentences of `lengths` tokens into batches of similar length; return lists of indices.
 
-    Sentences are taken shortest first (ties in input order); a batch grows
-    while its padded size, sentences x (longest + 2), stays within
-    `max_tokens`. A sentence too long for the budget is a batch of its own.
+    `elmo_keras.preprocessing.batching.budget_batches` with no sentence
+    limit: sentences are taken shortest first (ties in input order); a batch
+    grows while its padded size, sentences x `time_steps(longest)` (by
+    default the longest + 2), stays within `max_tokens`. A sentence too long
+    for the budget is a batch of its own.
 
     >>> token_budget_batches([5, 1, 3, 0, 8], 24)
     [[3, 1, 2], [0, 4]]
@@ -76,17 +79,7 @@ def token_budget_batches(lengths, max_tokens):
     [[1], [0]]
     """
     check_positive_int(max_tokens, "max_tokens")
-    batches, batch, longest = [], [], 0
-    for index in sorted(range(len(lengths)), key=lambda i: (lengths[i], i)):
-        width = max(longest, lengths[index] + BOUNDARY_TOKENS)
-        if batch and (len(batch) + 1) * width > max_tokens:
-            batches.append(batch)
-            batch, width = [], lengths[index] + BOUNDARY_TOKENS
-        batch.append(index)
-        longest = width
-    if batch:
-        batches.append(batch)
-    return batches
+    return budget_batches(lengths, None, max_tokens, time_steps=time_steps)
 
 
 class _Pending:
@@ -140,7 +133,7 @@ class _EmbedDoFn(beam.DoFn):
         tokens = split_sentence(text, self._tokenizer)
         buffer = self._pending.setdefault(window, [[], 0])
         buffer[0].append(_Pending(file, line, tokens, timestamp))
-        buffer[1] += len(tokens) + BOUNDARY_TOKENS
+        buffer[1] += boundary_length(len(tokens))
         if buffer[1] >= self._window_tokens:
             del self._pending[window]
             yield from self._embed(buffer[0], window)
@@ -151,11 +144,12 @@ class _EmbedDoFn(beam.DoFn):
             yield from self._embed(sentences, window)
 
     def _embed(self, sentences, window):
-        for batch in token_budget_batches([len(s.tokens) for s in sentences], self._max_tokens):
+        time_steps = self._model.time_steps
+        for batch in token_budget_batches([len(s.tokens) for s in sentences], self._max_tokens, time_steps):
             members = [sentences[i] for i in batch]
             vectors = self._model.embed([s.tokens for s in members])
             self._batches.inc()
-            self._batch_tokens.update(len(members) * (max(len(s.tokens) for s in members) + BOUNDARY_TOKENS))
+            self._batch_tokens.update(len(members) * time_steps(max(len(s.tokens) for s in members)))
             for sentence, embedding in zip(members, vectors):
                 self._sentences.inc()
                 self._tokens.inc(len(sentence.tokens))
@@ -175,7 +169,7 @@ class EmbedSentences(beam.PTransform):
             `embed(token_lists)`); None for the bundled default model.
         layers: "all" (default), "top" or "average".
         max_tokens_per_batch: int. The budget of padded token positions per
-            model call (default 4096).
+            model call (default 8192, as `ElmoEmbedder`'s).
         tokenizer: "whitespace" (default) or "punctuation".
         sort_window: int. Batches' worth of tokens sorted together by length.
     """

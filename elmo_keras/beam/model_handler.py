@@ -42,6 +42,8 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
+from elmo_keras.preprocessing.batching import boundary_length, padded_length
+
 METRICS_NAMESPACE = "elmo_keras"
 SAVED_MODEL_FILE = "saved_model.pb"
 
@@ -94,16 +96,19 @@ def _local_copy(path, folder):
 class ElmoModel:
     """What the handlers' `load_model` returns: `embed(token_lists)` under a lock.
 
-    Attributes: `num_layers` (char-CNN layer + LSTM layers) and `dim`
-    (2 * projection_dim).
+    Attributes: `num_layers` (char-CNN layer + LSTM layers), `dim`
+    (2 * projection_dim) and `time_steps(n_tokens)`, the positions a batch
+    whose longest sentence has n tokens is padded to (what the token budget
+    counts; default the longest + 2).
     """
 
-    def __init__(self, embed_fn, num_layers, dim, description):
+    def __init__(self, embed_fn, num_layers, dim, description, time_steps=boundary_length):
         self._embed_fn = embed_fn
         self._lock = threading.Lock()
         self.num_layers = num_layers
         self.dim = dim
         self.description = description
+        self.time_steps = time_steps
 
     def embed(self, token_lists):
         """One float32 array (num_layers, len(tokens), dim) per token list, in order."""
@@ -181,7 +186,7 @@ class ElmoEmbedderHandler(_ElmoHandler):
         embedder = ElmoEmbedder(options_file, weight_file, jit_compile=self.jit_compile,
                                 token_cache_size=self.token_cache_size, pack_sentences=self.pack_sentences)
         return ElmoModel(embedder.embed_batch, embedder.num_layers, embedder.dim,
-                         f"ElmoEmbedder({weight_file})")
+                         f"ElmoEmbedder({weight_file})", time_steps=padded_length)
 
 
 class ElmoSavedModelHandler(_ElmoHandler):

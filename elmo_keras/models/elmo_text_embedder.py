@@ -20,7 +20,7 @@ def _is_text(x):
     return getattr(getattr(x, "dtype", None), "name", None) == "string"
 
 
-# The layer names of the head and of its one mix, here and in the SavedModel export.
+# The layer names of the head and of its one mix (the SavedModel's variables are named after them).
 HEAD_NAME = "elmo_head"
 MIX_NAME = "elmo_mix"
 
@@ -145,10 +145,8 @@ class ElmoTextEmbedder(keras.Model):
 
     def compute_mask(self, inputs, mask=None):
         char_ids = inputs["char_ids"] if isinstance(inputs, dict) else inputs
-        # The boundaries go: <S> is the first position, and </S> the last
-        # real one, so the mask of the rest is the token mask shifted by 2.
-        mask = token_mask(char_ids)[:, 2:]
-        return {name: None if name in ("default", "sequence_len") else mask for name in self._output_keys}
+        masks = self.get_layer(HEAD_NAME).compute_mask({"mask": token_mask(char_ids)})
+        return {name: masks[name] for name in self._output_keys}
 
     def _char_ids(self, x):
         """Tokenised `x` when it is text; anything else as it is."""

@@ -7,11 +7,20 @@ it leads to) is the same on every run; `elmo_keras.embedder` carries them out.
 # Token counts are padded up to a multiple of this, so that compiled
 # functions are reused across batches of similar length.
 LENGTH_BUCKET = 8
+# <S> and </S> around every sentence.
+BOUNDARY_TOKENS = 2
 # A sort window of `embed_sentences` (and a chunk of `embed_file`) also
 # closes at this many tokens, which bounds the vectors held before they are
 # yielded or written: 3 KB a token at the small size (all layers), 12 KB at
 # the original.
 WINDOW_MAX_TOKENS = 65536
+# Default budget of padded token positions per stateless batch (`ElmoEmbedder`,
+# `elmo-keras embed`, Beam's `EmbedSentences` and `embed-beam`): sentences x
+# padded length. 64 sentences of up to 126 tokens fit; longer ones go in
+# fewer rows. The LSTMs hold about 2 directions x 4 gates x dim floats per
+# position (32 KB at the small size, 128 KB at the original), so 8,192
+# positions are about 0.26 GB (small) or 1 GB (original).
+DEFAULT_MAX_TOKENS_PER_BATCH = 8192
 # Packed rows are padded up to a power of two up to this, then to a multiple of it.
 ROW_BUCKET = 8
 
@@ -23,37 +32,52 @@ def row_bucket(n_rows):
     return -(-n_rows // ROW_BUCKET) * ROW_BUCKET
 
 
+def boundary_length(n_tokens):
+    """Time steps of a sentence of `n_tokens`: + <S> and </S>."""
+    return n_tokens + BOUNDARY_TOKENS
+
+
 def padded_length(n_tokens):
     """Time steps of a batch whose longest sentence has `n_tokens`: + <S> and </S>, up to `LENGTH_BUCKET`."""
-    return -(-(n_tokens + 2) // LENGTH_BUCKET) * LENGTH_BUCKET
+    return -(-boundary_length(n_tokens) // LENGTH_BUCKET) * LENGTH_BUCKET
 
 
-def budget_batches(lengths, batch_size, max_tokens_per_batch, packed=False):
+def budget_batches(lengths, batch_size, max_tokens_per_batch, packed=False, time_steps=padded_length):
     """Cut sentences of `lengths` tokens into stateless batches; return lists of indices.
 
-    Shortest first (ties in input order). A batch takes at most `batch_size`
-    sentences (`packed`: at most `batch_size` rows' worth of positions, i.e.
-    the sentences' positions with `<S>` and `</S>` add up to at most
-    `batch_size` x `padded_length(longest)`, as short sentences share rows)
-    and, unless `max_tokens_per_batch` is None, grows only while sentences x
-    `padded_length(longest)` stays within it; a sentence too long for the
-    budget on its own is a batch of its own.
+    The one token-budget rule of the package (`ElmoEmbedder`, Beam's
+    `EmbedSentences`). Shortest first (ties in input order). A batch takes
+    at most `batch_size` sentences (None: no limit; `packed`: at most
+    `batch_size` rows' worth of positions, i.e. the sentences' positions
+    with `<S>` and `</S>` add up to at most `batch_size` x
+    `time_steps(longest)`, as short sentences share rows) and, unless
+    `max_tokens_per_batch` is None, grows only while sentences x
+    `time_steps(longest)` stays within it; a sentence too long for the
+    budget on its own is a batch of its own. `time_steps` is how the engine
+    pads a batch whose longest sentence has n tokens: `padded_length` for
+    `ElmoEmbedder` (which rounds the length up to reuse compiled shapes),
+    `boundary_length` for a SavedModel's signatures (the longest + 2).
 
     >>> budget_batches([5, 1, 30, 3], batch_size=64, max_tokens_per_batch=16)
     [[1, 3], [0], [2]]
     >>> budget_batches([1, 1, 1, 1, 6], batch_size=2, max_tokens_per_batch=None, packed=True)
     [[0, 1, 2, 3], [4]]
+    >>> budget_batches([5, 1, 3, 0, 8], None, 24, time_steps=boundary_length)
+    [[3, 1, 2], [0, 4]]
     """
     batches, batch, positions = [], [], 0
     for index in sorted(range(len(lengths)), key=lambda i: (lengths[i], i)):
-        length = padded_length(lengths[index])
-        full = (positions + lengths[index] + 2 > batch_size * length) if packed else len(batch) == batch_size
+        length = time_steps(lengths[index])
+        if packed:
+            full = positions + boundary_length(lengths[index]) > batch_size * length
+        else:
+            full = batch_size is not None and len(batch) == batch_size
         if batch and (full or (max_tokens_per_batch is not None
                                and (len(batch) + 1) * length > max_tokens_per_batch)):
             batches.append(batch)
             batch, positions = [], 0
         batch.append(index)
-        positions += lengths[index] + 2
+        positions += boundary_length(lengths[index])
     if batch:
         batches.append(batch)
     return batches
