@@ -33,6 +33,7 @@ from elmo_keras.beam import (PARQUET_SCHEMA, ElmoEmbedderHandler, ElmoSavedModel
 from elmo_keras.beam.cli import _counters, pipeline_runner  # noqa: E402
 from elmo_keras.beam.model_handler import ElmoModel  # noqa: E402
 from elmo_keras.cli import main  # noqa: E402
+from elmo_keras.preprocessing.batching import boundary_length, budget_batches, padded_length  # noqa: E402
 
 WORDS = ("the cat sat on a mat and then ran off to see the big world of ELMo , . ! Grüße 日本語 "
          "bank river rates raised").split()
@@ -113,17 +114,26 @@ def _run_cli(args, cwd, timeout=300):
                           capture_output=True, text=True, timeout=timeout)
 
 
-def test_token_budget_batches_cover_every_sentence_once_within_the_budget():
+@pytest.mark.parametrize("time_steps", [boundary_length, padded_length], ids=["SavedModel", "ElmoEmbedder"])
+def test_token_budget_batches_cover_every_sentence_once_within_the_budget(time_steps):
     rng = np.random.default_rng(0)
     for budget in (1, 8, 50, 4096):
         lengths = [int(n) for n in rng.integers(0, 60, 200)]
-        batches = token_budget_batches(lengths, budget)
+        batches = token_budget_batches(lengths, budget, time_steps)
         assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
         for batch in batches:
-            padded = len(batch) * (max(lengths[i] for i in batch) + 2)
+            # What the model pads the batch to: the longest + 2 (SavedModel), rounded up to 8 (ElmoEmbedder).
+            padded = len(batch) * time_steps(max(lengths[i] for i in batch))
             assert padded <= budget or len(batch) == 1
         # Length-bucketed: batches follow each other by length.
         assert [lengths[i] for batch in batches for i in batch] == sorted(lengths)
+        # The embedder's own rule with no sentence limit: one rule, not two.
+        assert batches == budget_batches(lengths, None, budget, time_steps=time_steps)
+
+
+def test_each_handler_budgets_the_padding_its_model_adds():
+    assert ElmoEmbedderHandler(FIXTURE_OPTIONS, FIXTURE_WEIGHTS).load_model().time_steps is padded_length
+    assert ElmoModel(lambda batch: batch, 3, 8, "any").time_steps is boundary_length  # e.g. a SavedModel
 
 
 @pytest.mark.slow
