@@ -60,19 +60,27 @@ def test_vocab_train_perplexity_dump_then_embed(tmp_path, capsys):
     assert len(open(vocab, encoding="utf-8").read().split()) < len(lines)
 
 
-def test_options_templates_are_valid_and_small_is_the_bundled_architecture(tmp_path, capsys):
+def test_options_templates_are_valid_and_default_is_the_bundled_architecture(tmp_path, capsys):
     from elmo_keras.pretrained import default_model_files
     from elmo_keras.training.options import validate_training_options
+    from elmo_keras.training.templates import training_template
 
-    for size in ("tiny", "small", "original"):
+    for size in ("tiny", "default", "original"):
         out = tmp_path / f"{size}.json"
         assert main(["options-template", str(out), "--size", size]) == 0
         validate_training_options(json.loads(out.read_text()), n_tokens_vocab=1000, source=str(out))
     bundled = json.load(open(default_model_files()[0]))
-    small = json.loads((tmp_path / "small.json").read_text())
-    assert small["lstm"] == bundled["lstm"]
-    assert {k: v for k, v in small["char_cnn"].items() if k != "n_characters"} == \
+    default = json.loads((tmp_path / "default.json").read_text())
+    assert default["lstm"] == bundled["lstm"]
+    assert {k: v for k, v in default["char_cnn"].items() if k != "n_characters"} == \
         {k: v for k, v in bundled["char_cnn"].items() if k != "n_characters"}
+    # "small", the former name, still writes the same file, and says it is deprecated.
+    capsys.readouterr()
+    assert main(["options-template", str(tmp_path / "small.json"), "--size", "small"]) == 0
+    assert "--size small is deprecated" in capsys.readouterr().err
+    assert json.loads((tmp_path / "small.json").read_text()) == default
+    with pytest.warns(DeprecationWarning, match="the released model 'small' is 2 x 1024 cells"):
+        assert training_template("small") == training_template("default")
     original = json.loads((tmp_path / "original.json").read_text())
     assert (original["lstm"]["dim"], original["lstm"]["projection_dim"]) == (4096, 512)
     assert sum(n for _, n in original["char_cnn"]["filters"]) == 2048

@@ -2,7 +2,7 @@
 
 Example, from raw text to ELMo vectors:
 
-    elmo-keras options-template options.json --size small
+    elmo-keras options-template options.json --size default
     elmo-keras tokenize 'raw/*.txt' corpus/
     elmo-keras vocab 'corpus/*.txt' vocab.txt --min-count 2
     elmo-keras train --options-file options.json --vocab-file vocab.txt \\
@@ -39,9 +39,13 @@ def _tokenize(args):
 
 
 def _options_template(args):
-    from elmo_keras.training.templates import write_training_template
+    from elmo_keras.training.templates import DEPRECATED_SIZES, write_training_template
 
     check_output_file(args.output_file, overwrite=args.overwrite)
+    if args.size in DEPRECATED_SIZES:
+        print(f"elmo-keras options-template: --size {args.size} is deprecated; it is the bundled model's size, "
+              f"now named {DEPRECATED_SIZES[args.size]}", file=sys.stderr)
+        args.size = DEPRECATED_SIZES[args.size]
     write_training_template(args.output_file, args.size)
     print(f"wrote {args.output_file}: the {args.size} template; edit it, then pass it to "
           f"elmo-keras train --options-file", file=sys.stderr)
@@ -102,11 +106,11 @@ def add_parsers(sub):
 
     p = sub.add_parser("options-template", help="write a training options file to start from",
                        description="Write a complete training options file: tiny (a try-out that trains "
-                                   "in seconds), small (the bundled model's architecture) or original "
+                                   "in seconds), default (the bundled model's architecture) or original "
                                    "(Peters et al., 2018).")
     p.add_argument("output_file", help="the options.json to write")
-    p.add_argument("--size", choices=("tiny", "small", "original"), default="small",
-                   help="which template (default small)")
+    p.add_argument("--size", choices=("tiny", "default", "original", "small"), default="default",
+                   help="which template (default: default); small is the former name of default")
     add_overwrite_argument(p, "OUTPUT_FILE")
     p.set_defaults(func=_options_template)
 
