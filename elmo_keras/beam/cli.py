@@ -277,8 +277,8 @@ def add_parsers(subparsers):
     p.add_argument("--format", choices=FORMATS, default="parquet", dest="output_format",
                    help="parquet (default) or tfrecord (tf.train.Example per line)")
     p.add_argument("--max-tokens-per-batch", type=positive_int, default=DEFAULT_MAX_TOKENS_PER_BATCH,
-                   help=f"padded tokens per model call: sentences x (longest + 2) (default "
-                        f"{DEFAULT_MAX_TOKENS_PER_BATCH})")
+                   help=f"padded tokens per model call: sentences x (longest + 2, rounded up to 8 for the "
+                        f"biLM files; the SavedModel pads to longest + 2) (default {DEFAULT_MAX_TOKENS_PER_BATCH})")
     add_tokenizer_argument(p)
     p.add_argument("--num-shards", type=non_negative_int, default=0,
                    help="number of output shards (default 0: the runner chooses, one per bundle)")
