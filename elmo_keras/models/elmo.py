@@ -80,13 +80,8 @@ class Elmo(keras.layers.Layer):
         if weight_file is not None:
             load_weights(self.bilm, weight_file)
         self.bilm.trainable = trainable_backbone
-        self.num_output_representations = num_output_representations
-        self.dropout = dropout
-        self.keep_sentence_boundaries = keep_sentence_boundaries
+        # The other arguments are the head's (get_config reads them there).
         self.trainable_backbone = trainable_backbone
-        self.do_layer_norm = do_layer_norm
-        self.scalar_mix_parameters = self.head.scalar_mix_weights
-        self.l2_coef = l2_coef
 
     @property
     def scalar_mixes(self):
@@ -124,23 +119,23 @@ class Elmo(keras.layers.Layer):
         # Given, not traced: tracing would run the whole biLM on symbolic
         # shapes (slow, and on JAX with unknown dimensions fragile).
         batch, time = char_ids.shape[0], char_ids.shape[1]
-        if time is not None and not self.keep_sentence_boundaries:
+        if time is not None and not self.head.keep_sentence_boundaries:
             time -= 2
         width = 2 * self.options["lstm"]["projection_dim"]
         representations = [keras.KerasTensor((batch, time, width), dtype=self.compute_dtype)
-                            for _ in range(self.num_output_representations)]
+                            for _ in range(self.head.num_output_representations)]
         return {"elmo_representations": representations, "mask": keras.KerasTensor((batch, time), dtype="bool")}
 
     def get_config(self):
         config = super().get_config()
         config.update({
             "options": self.options,
-            "num_output_representations": self.num_output_representations,
-            "dropout": self.dropout,
-            "keep_sentence_boundaries": self.keep_sentence_boundaries,
+            "num_output_representations": self.head.num_output_representations,
+            "dropout": self.head.dropout,
+            "keep_sentence_boundaries": self.head.keep_sentence_boundaries,
             "trainable_backbone": self.trainable_backbone,
-            "do_layer_norm": self.do_layer_norm,
-            "scalar_mix_parameters": self.scalar_mix_parameters,
-            "l2_coef": self.l2_coef,
+            "do_layer_norm": self.head.do_layer_norm,
+            "scalar_mix_parameters": self.head.scalar_mix_weights,
+            "l2_coef": self.head.l2_coef,
         })
         return config
