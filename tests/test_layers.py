@@ -207,6 +207,35 @@ def test_bilstm_stateful_carries_rows_and_resets():
     np.testing.assert_array_equal(lstm.state_h.numpy()[:, :, 2], before)
 
 
+def test_bilstm_initial_state_and_return_state_are_the_carried_state():
+    # What a stateless layer returns as its final state, fed back as its initial state, gives what a
+    # stateful layer with the same weights gives on its next call: the same computation, bit for bit.
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(3, 4, 4)).astype("float32")
+    mask = np.array([[1, 1, 1, 1], [1, 1, 0, 0], [0, 1, 1, 0]], bool)
+    kwargs = dict(units=6, projection_dim=4, n_layers=2, cell_clip=3.0, proj_clip=3.0, use_skip_connections=True)
+    stateless, stateful = BiLSTM(**kwargs), BiLSTM(stateful=True, max_batch_size=3, **kwargs)
+    stateless.build(x.shape)
+    stateful.build(x.shape)
+    for target, source in zip(stateful.trainable_weights, stateless.trainable_weights):
+        target.assign(source)
+    y1, h, c = (np.asarray(t) for t in stateless(x, mask=mask, return_state=True))
+    assert h.shape == (2, 2, 3, 4) and c.shape == (2, 2, 3, 6)
+    np.testing.assert_array_equal(np.asarray(stateful(x, mask=mask)), y1)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(stateful.state_h), h)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(stateful.state_c), c)
+    y2 = np.asarray(stateless(x, mask=mask, initial_state=(h, c)))
+    np.testing.assert_array_equal(np.asarray(stateful(x, mask=mask)), y2)
+    assert np.abs(y2 - y1).max() > 1e-3
+    # An explicit initial state leaves a stateful layer's carried state alone.
+    before = keras.ops.convert_to_numpy(stateful.state_h).copy()
+    np.testing.assert_array_equal(np.asarray(stateful(x, mask=mask, initial_state=(h, c))), y2)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(stateful.state_h), before)
+    # The functional API sees the three outputs.
+    outputs = stateless(keras.Input((None, 4)), return_state=True)
+    assert [tuple(t.shape) for t in outputs] == [(None, 2, None, 8), (2, 2, None, 4), (2, 2, None, 6)]
+
+
 def test_scalar_mix_numbers():
     acts = np.random.default_rng(5).normal(size=(2, 3, 4, 5)).astype("float32")
     mix = ScalarMix(3, initial_weights=[0.0, 1.0, 2.0], initial_scale=0.5)

@@ -187,7 +187,8 @@ def test_dump_weights_round_trip(english, trained, tmp_path):
     dumped = json.load(open(options_file))
     assert dumped["char_cnn"]["n_characters"] == 262 and dumped["n_tokens_vocab"] > 1500
 
-    trained_lm = LanguageModel(json.load(open(save_dir / "options.json")), batch_size=1)
+    # Four rows of carried state, zero after loading: the four sentences below start from zeros.
+    trained_lm = LanguageModel(json.load(open(save_dir / "options.json")), batch_size=4)
     load_checkpoint(trained_lm, str(save_dir))
     saved = checkpoint_arrays(str(save_dir))
     for i, variable in enumerate(trained_lm.trainable_variables):
@@ -397,7 +398,7 @@ def test_checkpoint_restores_by_name_in_any_variable_order(tmp_path, permutation
     assert [v.path.split("/", 1)[1] for v in other.trainable_variables] != paths
     meta = load_checkpoint(other, str(tmp_path), other_optimizer,
                            parts=("trainable", "non_trainable", "lstm_state", "optimizer"))
-    assert meta["step"] == 7 and meta["format"] == 2
+    assert meta["step"] == 7 and meta["format"] == 3
     saved, restored = _by_name(model, optimizer), _by_name(other, other_optimizer)
     assert sorted(saved) == sorted(restored) and len(saved) == 2 * 21 + 2 + 2
     assert "slot/bilstm/layer_0_recurrent_kernel/accumulator" in saved and "iteration" in saved
@@ -433,7 +434,30 @@ def _replace_meta(checkpoint_file, meta):
         f.create_dataset("meta_json", data=np.frombuffer(json.dumps(meta).encode(), np.uint8))
 
 
-@pytest.mark.parametrize("found", [1, 3])
+def test_checkpoint_of_format_2_restores_the_state_it_kept_in_the_model(tmp_path):
+    # Format 2 named the carried state "state_h"/"state_c" (the model's own variables then); it is
+    # now the BiLSTM's ("bilstm/state_h"), and a format-2 checkpoint resumes with it all the same.
+    from elmo_keras.training.train import save_checkpoint
+
+    model, optimizer = _model_and_optimizer(CHECKPOINT_OPTIONS)
+    save_checkpoint(model, optimizer, str(tmp_path), step=5, data_state={"batches_done": 5})
+    checkpoint = tmp_path / "checkpoint.h5"
+    with h5py.File(checkpoint, "a") as f:
+        names = sorted(str(d.attrs["name"]) for d in f["lstm_state"].values())
+        assert names == ["bilstm/state_c", "bilstm/state_h"]
+        for dataset in f["lstm_state"].values():
+            dataset.attrs["name"] = str(dataset.attrs["name"]).split("/")[-1]
+    _replace_meta(checkpoint, {"format": 2, "step": 5, "data_state": {"batches_done": 5}, "replicas": 1})
+    other, other_optimizer = _model_and_optimizer(CHECKPOINT_OPTIONS, seed=1)
+    meta = load_checkpoint(other, str(tmp_path), other_optimizer,
+                           parts=("trainable", "non_trainable", "lstm_state", "optimizer"))
+    assert meta["step"] == 5 and meta["format"] == 2
+    saved, restored = _by_name(model, optimizer), _by_name(other, other_optimizer)
+    for name in saved:
+        np.testing.assert_array_equal(restored[name], saved[name], err_msg=name)
+
+
+@pytest.mark.parametrize("found", [1, 4])
 def test_checkpoint_of_an_unknown_format_says_so(tmp_path, found):
     # Format 1 (restored by recorded paths) never left development: refused like a newer format.
     from elmo_keras.training.train import save_checkpoint
@@ -442,7 +466,7 @@ def test_checkpoint_of_an_unknown_format_says_so(tmp_path, found):
     save_checkpoint(model, optimizer, str(tmp_path), step=3, data_state=None)
     _replace_meta(tmp_path / "checkpoint.h5", {"format": found, "step": 3})
     with pytest.raises(CheckpointError, match=rf"checkpoint\.h5: unknown checkpoint format {found} in field 'format' "
-                                              r"of meta_json \(this version reads format 2; format 1 came from "
+                                              r"of meta_json \(this version reads formats 2 and 3; format 1 came from "
                                               r"development versions before the first release, a higher one from a "
                                               r"newer elmo_keras\)$"):
         load_checkpoint(model, str(tmp_path))

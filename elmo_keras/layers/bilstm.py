@@ -109,9 +109,20 @@ class BiLSTM(keras.layers.Layer):
             row's real positions reversed, hence each sequence reversed.
             Runs are taken over the real positions only: padding between
             two positions of the same id does not start a new sequence.
+        initial_state: None or `(h, c)`, (n_layers, 2, batch,
+            projection_dim) and (n_layers, 2, batch, units), direction 0
+            forward and 1 backward: the state before each row's first
+            token. None: zeros, or when `stateful` the carried state (which
+            then receives the final state; an explicit one leaves it alone).
+        return_state: bool. Also return the final state, as Keras'
+            `RNN(return_state=True)`.
 
     Returns (batch, n_layers, time, 2 * projection_dim): for each layer the
-    forward and backward outputs concatenated; 0 at padded positions.
+    forward and backward outputs concatenated; 0 at padded positions. With
+    `return_state`, `(outputs, h, c)`: the state after each row's last real
+    token (forward) and after its first (backward), shaped as `initial_state`.
+    The carried state of a `stateful` layer is kept only here, in
+    `state_variables`; `LanguageModel` carries its state in its `BiLSTM`.
 
     Example:
 
@@ -153,16 +164,26 @@ class BiLSTM(keras.layers.Layer):
             self.projections.append(self.add_weight(
                 name=f"layer_{layer}_projection", shape=(2, d, p), initializer="glorot_uniform"))
         if self.stateful:
-            self.state_h = self.add_weight(name="state_h", shape=(self.n_layers, 2, self.max_batch_size, p),
-                                           initializer="zeros", trainable=False)
-            self.state_c = self.add_weight(name="state_c", shape=(self.n_layers, 2, self.max_batch_size, d),
-                                           initializer="zeros", trainable=False)
+            # The carried state: float32 under any dtype policy, and an on-read
+            # variable, so that under tf.distribute every replica keeps the
+            # rows of its own batches (elsewhere an ordinary variable).
+            # `add_weight` takes no `synchronization`.
+            self.state_h, self.state_c = (
+                keras.Variable("zeros", shape=(self.n_layers, 2, self.max_batch_size, size), dtype="float32",
+                               trainable=False, autocast=False, synchronization="on_read", aggregation="mean",
+                               name=name)
+                for name, size in (("state_h", p), ("state_c", d)))
+
+    @property
+    def state_variables(self):
+        """The carried state (stateful mode): `[state_h, state_c]`, float32
+        (n_layers, 2, max_batch_size, projection_dim | units); else `[]`."""
+        return [self.state_h, self.state_c] if self.stateful else []
 
     def reset_states(self):
         """Zero the carried state of every row (stateful mode)."""
-        if self.stateful:
-            self.state_h.assign(ops.zeros(self.state_h.shape, dtype=self.state_h.dtype))
-            self.state_c.assign(ops.zeros(self.state_c.shape, dtype=self.state_c.dtype))
+        for variable in self.state_variables:
+            variable.assign(ops.zeros(variable.shape, dtype=variable.dtype))
 
     def _run_layer(self, layer, inputs, step_mask, h0, c0, step_reset=None):
         """Run layer `layer` of both directions over time.
@@ -211,8 +232,10 @@ class BiLSTM(keras.layers.Layer):
         Args:
             forward_inputs, backward_inputs: (batch, time, projection_dim).
             mask: bool (2, batch, time), per direction.
-            initial_state: None (zeros) or `(h, c)` of shapes
+            initial_state: None or `(h, c)` of shapes
                 (n_layers, 2, batch, projection_dim) and (n_layers, 2, batch, units).
+                None: zeros, or in stateful mode the carried state of rows
+                [:batch], which then receive the final state.
             training: bool.
             reset: None or bool (2, batch, time), per direction: True where
                 a new sequence starts, so the state is zeroed before that step.
@@ -225,13 +248,17 @@ class BiLSTM(keras.layers.Layer):
         step_mask = ops.transpose(mask, (2, 0, 1))[..., None]
         step_reset = None if reset is None else ops.transpose(reset, (2, 0, 1))[..., None]
         batch = ops.shape(forward_inputs)[0]
+        carried = self.stateful and initial_state is None
+        if carried:
+            self._check_batch(forward_inputs)
+            initial_state = (self._carried(self.state_h, batch), self._carried(self.state_c, batch))
         outputs, final_h, final_c = [], [], []
         for layer in range(self.n_layers):
             if initial_state is None:
                 h0 = ops.zeros((2, batch, self.projection_dim), dtype=x.dtype)
                 c0 = ops.zeros((2, batch, self.units), dtype=x.dtype)
             else:
-                h0, c0 = initial_state[0][layer], initial_state[1][layer]
+                h0, c0 = (ops.cast(s[layer], x.dtype) for s in initial_state)
             layer_input = self.dropout_layer(x, training=training) if self.dropout_layer else x
             y, h, c = self._run_layer(layer, layer_input, step_mask, h0, c0, step_reset)
             if self.use_skip_connections and layer > 0:
@@ -241,7 +268,12 @@ class BiLSTM(keras.layers.Layer):
             final_h.append(h)
             final_c.append(c)
             x = y
-        return outputs, (ops.stack(final_h), ops.stack(final_c))
+        final_state = (ops.stack(final_h), ops.stack(final_c))
+        if carried:
+            for variable, value in zip(self.state_variables, final_state):
+                variable.assign(ops.concatenate([ops.cast(value, variable.dtype),
+                                                 ops.convert_to_tensor(variable)[:, :, batch:]], axis=2))
+        return outputs, final_state
 
     def _check_batch(self, inputs):
         batch = inputs.shape[0]
@@ -260,8 +292,7 @@ class BiLSTM(keras.layers.Layer):
             return ops.slice(ops.convert_to_tensor(variable), (0, 0, 0, 0),
                              (self.n_layers, 2, batch, variable.shape[-1]))
 
-    def call(self, inputs, mask=None, training=None, segment_ids=None):
-        self._check_batch(inputs)
+    def call(self, inputs, mask=None, training=None, segment_ids=None, initial_state=None, return_state=False):
         batch, time = ops.shape(inputs)[0], ops.shape(inputs)[1]
         if segment_ids is not None:
             segment_ids = ops.cast(segment_ids, "int32")
@@ -276,9 +307,6 @@ class BiLSTM(keras.layers.Layer):
         order, index = backward_order(mask)
         lengths = ops.sum(ops.cast(mask, "int32"), axis=1)
         backward_mask = ops.arange(time, dtype="int32")[None, :] < lengths[:, None]
-        initial_state = None
-        if self.stateful:
-            initial_state = (self._carried(self.state_h, batch), self._carried(self.state_c, batch))
         reset = None
         if segment_ids is not None:
             backward_ids = _gather_time(segment_ids, order)
@@ -291,17 +319,22 @@ class BiLSTM(keras.layers.Layer):
         outputs, (h, c) = self.run_directions(
             inputs, _gather_time(inputs, order), ops.stack([mask, backward_mask]),
             initial_state=initial_state, training=training, reset=reset)
-        if self.stateful:
-            self.state_h.assign(ops.concatenate([h, ops.convert_to_tensor(self.state_h)[:, :, batch:]], axis=2))
-            self.state_c.assign(ops.concatenate([c, ops.convert_to_tensor(self.state_c)[:, :, batch:]], axis=2))
-        layers = [ops.concatenate([y[0], _gather_time(y[1], index)], axis=-1) for y in outputs]
-        return ops.stack(layers, axis=1)
+        layers = ops.stack([ops.concatenate([y[0], _gather_time(y[1], index)], axis=-1) for y in outputs], axis=1)
+        return (layers, h, c) if return_state else layers
 
     def compute_mask(self, inputs, mask=None):
         return mask
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.n_layers, input_shape[1], 2 * self.projection_dim)
+
+    def compute_output_spec(self, inputs, return_state=False, **kwargs):
+        outputs = keras.KerasTensor(self.compute_output_shape(inputs.shape), dtype=self.compute_dtype)
+        if not return_state:
+            return outputs
+        rows = (self.n_layers, 2, inputs.shape[0])
+        return (outputs, keras.KerasTensor(rows + (self.projection_dim,), dtype=self.compute_dtype),
+                keras.KerasTensor(rows + (self.units,), dtype=self.compute_dtype))
 
     def get_config(self):
         config = super().get_config()

@@ -8,10 +8,11 @@ both directions, as bilm-tf's `bin/train_elmo.py` trains it:
 - The forward LM reads `char_ids` and predicts `next_token_id`; the backward
   LM reads its own stream `char_ids_reverse` (sentences reversed, see
   `elmo_keras.training.batcher`) and predicts `next_token_id_reverse`.
-- LSTM state is carried per batch row from one call to the next in
-  non-trainable variables (bilm-tf feeds the final states back as the next
-  batch's initial states). Gradients stop at window boundaries, because a
-  variable read is not differentiated through.
+- LSTM state is carried per batch row from one call to the next by the
+  `BiLSTM` itself (`stateful=True`, one row of state per batch row; bilm-tf
+  feeds the final states back as the next batch's initial states). Gradients
+  stop at window boundaries, because a variable read is not differentiated
+  through.
 - Training uses a sampled softmax when `n_negative_samples_batch` is below the
   vocabulary size; evaluation always uses the full softmax.
 - The loss is the mean of the forward and the backward mean cross-entropy
@@ -172,7 +173,7 @@ def full_softmax_losses(inputs, targets, softmax_weights, softmax_bias):
 
 
 class _DirectionalLSTM(keras.layers.Layer):
-    """`BiLSTM.run_directions` as a layer call.
+    """`BiLSTM.run_directions` as a layer call, from and into the carried state.
 
     Keras casts variables for mixed precision only inside a layer call, and
     `fit` on JAX calls the model's `call` directly, so a plain method call
@@ -183,9 +184,10 @@ class _DirectionalLSTM(keras.layers.Layer):
         super().__init__(**kwargs)
         self.bilstm = bilstm
 
-    def call(self, forward_inputs, backward_inputs, directions_mask, initial_h, initial_c, training=None):
-        return self.bilstm.run_directions(forward_inputs, backward_inputs, directions_mask,
-                                          initial_state=(initial_h, initial_c), training=training)
+    def call(self, forward_inputs, backward_inputs, directions_mask, training=None):
+        outputs, _ = self.bilstm.run_directions(forward_inputs, backward_inputs, directions_mask,
+                                                training=training)
+        return outputs
 
 
 class _TokenMean(keras.losses.Loss):
@@ -293,7 +295,8 @@ class LanguageModel(keras.Model):
         dropout = self.options["dropout"]
 
         self.char_cnn = char_cnn_from_options(self.options)
-        self.bilstm = bilstm_from_options(self.options, dropout=dropout)
+        self.bilstm = bilstm_from_options(self.options, dropout=dropout, stateful=True,
+                                          max_batch_size=self.state_rows)
         self.directions = _DirectionalLSTM(self.bilstm, name="directions")
         self.output_dropout = keras.layers.Dropout(dropout, seed=seed) if dropout else None
         self.sampler_seed = keras.random.SeedGenerator(seed + 1, name="negative_sampler")
@@ -323,26 +326,29 @@ class LanguageModel(keras.Model):
             initializer=keras.initializers.RandomNormal(stddev=1.0 / np.sqrt(projection_dim)))
         self.softmax_bias = self.add_weight(
             name="softmax_bias", shape=(self.n_tokens_vocab,), dtype="float32", initializer="zeros")
-        # On-read variables: under tf.distribute every replica keeps the state
-        # of its own rows (elsewhere this is an ordinary variable).
-        state_shape = (lstm["n_layers"], 2, self.state_rows)
-        self.state_h = keras.Variable("zeros", shape=state_shape + (projection_dim,), dtype="float32",
-                                      trainable=False, synchronization="on_read", aggregation="mean",
-                                      name="state_h")
-        self.state_c = keras.Variable("zeros", shape=state_shape + (lstm["dim"],), dtype="float32",
-                                      trainable=False, synchronization="on_read", aggregation="mean",
-                                      name="state_c")
         self.built = True
 
     @property
     def state_variables(self):
-        """The carried LSTM state: `state_h` (n_layers, 2, rows, projection_dim), `state_c` (..., dim)."""
-        return [self.state_h, self.state_c]
+        """The carried LSTM state, the `BiLSTM`'s (`BiLSTM.state_variables`).
+
+        `state_h` (n_layers, 2, rows, projection_dim) and `state_c` (..., dim).
+        """
+        return self.bilstm.state_variables
+
+    @property
+    def state_h(self):
+        """The `BiLSTM`'s carried `h`."""
+        return self.bilstm.state_h
+
+    @property
+    def state_c(self):
+        """The `BiLSTM`'s carried `c`."""
+        return self.bilstm.state_c
 
     def reset_states(self):
         """Zero the carried state of every row, as at the start of a corpus."""
-        for variable in self.state_variables:
-            variable.assign(ops.zeros(variable.shape, dtype=variable.dtype))
+        self.bilstm.reset_states()
 
     def call(self, inputs, training=None):
         forward_ids, backward_ids = inputs["char_ids"], inputs["char_ids_reverse"]
@@ -352,14 +358,8 @@ class LanguageModel(keras.Model):
         mask = token_mask(char_ids)
         embedding = self.char_cnn(char_ids)
         embedding = embedding * ops.cast(mask, embedding.dtype)[..., None]
-        state_h = ops.convert_to_tensor(self.state_h)
-        state_c = ops.convert_to_tensor(self.state_c)
-        outputs, (h, c) = self.directions(
-            embedding[:batch], embedding[batch:], ops.reshape(mask, (2, batch, time)),
-            ops.cast(state_h[:, :, :batch], embedding.dtype), ops.cast(state_c[:, :, :batch], embedding.dtype),
-            training=training)
-        self.state_h.assign(ops.concatenate([ops.cast(h, "float32"), state_h[:, :, batch:]], axis=2))
-        self.state_c.assign(ops.concatenate([ops.cast(c, "float32"), state_c[:, :, batch:]], axis=2))
+        outputs = self.directions(embedding[:batch], embedding[batch:], ops.reshape(mask, (2, batch, time)),
+                                  training=training)
         top = outputs[-1]
         if self.output_dropout is not None:
             top = self.output_dropout(top, training=training)

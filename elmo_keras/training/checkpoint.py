@@ -23,7 +23,10 @@ from elmo_keras.training.distribution import _Distribution
 CHECKPOINT_FILE = "checkpoint.h5"
 # Every dataset carries the variable's name (`_variable_names`) and is
 # restored by it. Format 1 (restored by position) never left development.
-_CHECKPOINT_FORMAT = 2
+# Format 3: the carried LSTM state is the BiLSTM's ("bilstm/state_h"); format 2
+# kept it in the model ("state_h") and is read with these names mapped.
+_CHECKPOINT_FORMAT = 3
+_RENAMED = {2: {"state_h": "bilstm/state_h", "state_c": "bilstm/state_c"}}
 _logger = logging.getLogger(__name__)
 
 
@@ -171,9 +174,10 @@ def read_checkpoint_meta(path):
             meta = json.loads(bytes(f["meta_json"][...]).decode("utf-8"))
     except (OSError, KeyError, ValueError) as e:
         raise CheckpointError(f"{path}: not a readable checkpoint: {e}") from e
-    if meta.get("format") != _CHECKPOINT_FORMAT:
+    if meta.get("format") != _CHECKPOINT_FORMAT and meta.get("format") not in _RENAMED:
+        readable = " and ".join(str(f) for f in sorted([*_RENAMED, _CHECKPOINT_FORMAT]))
         raise CheckpointError(f"{path}: unknown checkpoint format {meta.get('format')!r} in field 'format' of "
-                              f"meta_json (this version reads format {_CHECKPOINT_FORMAT}; format 1 came from "
+                              f"meta_json (this version reads formats {readable}; format 1 came from "
                               f"development versions before the first release, a higher one from a newer elmo_keras)")
     return meta
 
@@ -184,6 +188,12 @@ def _listing(names):
     return shown + (f" and {len(names) - 8} more" if len(names) > 8 else "") if names else "none"
 
 
+def _stored_name(dataset, renamed):
+    """The name a dataset's variable has in this version (None when the dataset has none)."""
+    key = dataset.attrs.get("name")
+    return None if key is None else renamed.get(str(key), str(key))
+
+
 def _read_group(f, name, variables, names, path, skip=()):
     """The stored value of each of `variables`, found by name; None for those in `skip` (ids)."""
     if name not in f:
@@ -192,10 +202,10 @@ def _read_group(f, name, variables, names, path, skip=()):
     stored = collections.defaultdict(list)
     for dataset_name in sorted(group):
         dataset = group[dataset_name]
-        key = dataset.attrs.get("name")
+        key = _stored_name(dataset, {})
         if key is None:
             raise CheckpointError(f"{path}: '{name}/{dataset_name}' has no variable name (damaged checkpoint?)")
-        stored[str(key)].append(dataset)
+        stored[key].append(dataset)
     wanted = collections.defaultdict(list)
     for variable in variables:
         wanted[names[id(variable)]].append(variable)
@@ -244,6 +254,7 @@ def load_checkpoint(model, path, optimizer=None, distribution=None, parts=("trai
     meta = read_checkpoint_meta(path)
     if meta is None:
         raise CheckpointError(f"{path}: checkpoint not found")
+    renamed = _RENAMED.get(meta["format"], {})
     assignments = []
     uses_optimizer = "optimizer" in parts or "optimizer_slots" in parts
     names = _variable_names(model, optimizer if uses_optimizer else None)
@@ -264,7 +275,7 @@ def load_checkpoint(model, path, optimizer=None, distribution=None, parts=("trai
         if "lstm_state" in parts and "lstm_state" in f and not distribution.multi_worker:
             # Rows are checked here, not by shape: another row count starts from zeros.
             group = f["lstm_state"]
-            by_name = {str(group[k].attrs.get("name")): group[k] for k in group}
+            by_name = {_stored_name(group[k], renamed): group[k] for k in group}
             keys = [names[id(v)] for v in model.state_variables]
             if sorted(by_name) != sorted(keys):
                 raise CheckpointError(f"{path}: the variables in 'lstm_state' do not match the model's: "
