@@ -130,7 +130,7 @@ def _embed(args):
     embedder.embed_file(args.input_file, args.output_file, output_format=args.output_format,
                         batch_size=args.batch_size, forget_sentences=args.forget_sentences,
                         use_sentence_keys=args.use_sentence_keys, progress=not args.quiet,
-                        overwrite=args.overwrite)
+                        overwrite=args.overwrite, sentence_vectors=args.sentence_vectors)
     print(f"wrote {args.output_file}", file=sys.stderr)
 
 
@@ -163,7 +163,12 @@ def _build_embed(sub):
                         "not with --stateful, whose batches are --batch-size consecutive lines)")
     p.add_argument("--stateful", action="store_true",
                    help="carry LSTM states from batch to batch per row, as bilm-tf")
-    p.add_argument("--use-sentence-keys", action="store_true", help="name datasets by sentence")
+    keys = p.add_mutually_exclusive_group()
+    keys.add_argument("--sentence-vectors", action="store_true",
+                   help="one vector a line instead of one a token: dataset sentence_vectors, (lines, layers, "
+                        "dim), or (lines, dim) with --top/--average, each line's mean over its tokens (zeros "
+                        "for an empty line), in line order")
+    keys.add_argument("--use-sentence-keys", action="store_true", help="name datasets by sentence")
     p.add_argument("--forget-sentences", action="store_true", help="do not write sentence_to_index")
     add_overwrite_argument(p, "OUTPUT_FILE")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

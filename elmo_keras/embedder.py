@@ -34,6 +34,8 @@ from elmo_keras.preprocessing.split import check_splitter, split_sentence
 from elmo_keras.pretrained import fetch_pretrained, resolve_model_files
 
 OUTPUT_FORMATS = ("all", "top", "average")
+# The dataset `embed_file(sentence_vectors=True)` writes.
+SENTENCE_VECTORS = "sentence_vectors"
 # Sentences sorted together by length when embedding without state.
 SORT_WINDOW_BATCHES = 32
 # New tokens per char-CNN call are padded up to a multiple of this.
@@ -54,6 +56,19 @@ def select_layers(embeddings, output_format):
     if output_format == "average":
         return np.mean(embeddings, axis=0)
     raise ValueError(f"output_format must be one of {OUTPUT_FORMATS}, got {output_format!r}")
+
+
+def sentence_vector(embedding):
+    """The mean over the tokens of one sentence's vectors: (..., tokens, dim) -> (..., dim).
+
+    An empty sentence (no token) gives zeros.
+
+    >>> sentence_vector(np.ones((3, 0, 4), "float32")).shape
+    (3, 4)
+    """
+    if embedding.shape[-2] == 0:
+        return np.zeros(embedding.shape[:-2] + embedding.shape[-1:], embedding.dtype)
+    return embedding.mean(axis=-2)
 
 
 class ElmoEmbedder:
@@ -315,6 +330,32 @@ class ElmoEmbedder:
         if chunk:
             yield from self._embed_chunk(chunk, batch_size, budget)
 
+    def sentence_vectors(self, sentences, output_format="all", batch_size=None, max_tokens_per_batch=None):
+        """One vector per sentence: each layer's mean over the sentence's tokens.
+
+        Args:
+            sentences: an iterable of token lists.
+            output_format: `"all"` (every layer), `"top"` or `"average"`
+                (the mean of the layers), as in `embed_file`.
+            batch_size, max_tokens_per_batch: as in `embed_sentences`.
+
+        Returns float32 (n_sentences, n_layers + 1, 2 * projection_dim), or
+        (n_sentences, 2 * projection_dim) for `"top"` and `"average"`, in
+        input order; an empty sentence gives zeros.
+
+        >>> embedder = ElmoEmbedder("tests/data/bilm-tf/options.json", "tests/data/bilm-tf/lm_weights.hdf5")
+        >>> embedder.sentence_vectors([["a", "b"], [], ["c"]]).shape
+        (3, 3, 32)
+        """
+        if output_format not in OUTPUT_FORMATS:
+            raise ValueError(f"output_format: expected one of {OUTPUT_FORMATS}, found {output_format!r}")
+        vectors = [sentence_vector(select_layers(v, output_format))
+                   for v in self.embed_sentences(sentences, batch_size, max_tokens_per_batch)]
+        if not vectors:
+            shape = (0, self.dim) if output_format != "all" else (0, self.num_layers, self.dim)
+            return np.zeros(shape, "float32")
+        return np.stack(vectors)
+
     def _embed_chunk(self, chunk, batch_size, budget):
         if self.stateful:
             for start in range(0, len(chunk), batch_size):
@@ -329,7 +370,7 @@ class ElmoEmbedder:
 
     def embed_file(self, input_file, output_file, output_format="all", batch_size=None,
                    forget_sentences=False, use_sentence_keys=False, progress=True, tokenizer=None,
-                   overwrite=False, max_tokens_per_batch=None):
+                   overwrite=False, max_tokens_per_batch=None, sentence_vectors=False):
         """Embed a text file (one sentence a line) to hdf5.
 
         The hdf5 is the one AllenNLP's `elmo` command writes: one dataset per
@@ -338,6 +379,10 @@ class ElmoEmbedder:
         index) unless `forget_sentences`. Lines are split with `tokenizer`
         (default: the embedder's). An empty line is an empty sentence: its
         dataset has 0 tokens, (layers, 0, dim) or (0, dim).
+        With `sentence_vectors`, one dataset `sentence_vectors` instead:
+        (lines, layers, dim), or (lines, dim) for `"top"` and `"average"`,
+        each line's mean over its tokens (`sentence_vectors()`; zeros for an
+        empty line), in line order; not with `use_sentence_keys`.
         `max_tokens_per_batch` (None: the embedder's) bounds the padded
         token positions of a stateless batch, as in `embed_sentences`.
 
@@ -356,6 +401,9 @@ class ElmoEmbedder:
         """
         if output_format not in OUTPUT_FORMATS:
             raise ValueError(f"output_format: expected one of {OUTPUT_FORMATS}, found {output_format!r}")
+        if sentence_vectors and use_sentence_keys:
+            raise ValueError("sentence_vectors: one dataset holds every line's vector, in line order; "
+                             "use_sentence_keys (a dataset per sentence) does not apply to it")
         batch_size = self._checked_batch_size(batch_size)
         budget = self._checked_budget(max_tokens_per_batch)
         tokenizer = check_splitter(self.tokenizer if tokenizer is None else tokenizer)
@@ -370,6 +418,8 @@ class ElmoEmbedder:
             "weights_sha256": self._weights_digest(), "options": self.options,
             "output_format": output_format, "tokenizer": tokenizer,
             "stateful": self.stateful, "batch_size": batch_size}
+        if sentence_vectors:
+            fingerprint["sentence_vectors"] = True
         if [start for start, _ in plan] != list(range(0, len(sentences), chunk_size)):
             # Some chunk closed on its tokens: name the rule, so that chunks of
             # fixed-size plans (earlier versions) are never mistaken for these.
@@ -389,10 +439,17 @@ class ElmoEmbedder:
             # Stateful runs recompute finished chunks to rebuild the state.
             vectors = list(self.embed_sentences(tokens, batch_size, budget))
             if not chunks.has(start):
-                chunks.write(start, [select_layers(v, output_format) for v in vectors])
+                vectors = [select_layers(v, output_format) for v in vectors]
+                if sentence_vectors:
+                    vectors = [np.stack([sentence_vector(v) for v in vectors])]
+                chunks.write(start, vectors)
             bar.update(len(tokens))
         bar.close()
-        write_allennlp_hdf5(output_file, chunks, keys, sentences, forget_sentences=forget_sentences)
+        stacked = None
+        if sentence_vectors:
+            stacked = (SENTENCE_VECTORS, (self.dim,) if output_format != "all" else (self.num_layers, self.dim))
+        write_allennlp_hdf5(output_file, chunks, keys, sentences, forget_sentences=forget_sentences,
+                            stacked=stacked)
         chunks.remove()
 
     def _weights_digest(self):

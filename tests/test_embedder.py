@@ -11,7 +11,7 @@ from reference_bilm import batching_tolerance
 
 from elmo_keras import ElmoEmbedder
 from elmo_keras.cli import main
-from elmo_keras.embedder import InputFileError
+from elmo_keras.embedder import InputFileError, select_layers
 
 LINES = ["the cat sat on the mat .", "a", "Grüße aus Köln , 日本語 !", "x" * 70 + " long token",
          "the cat sat on the mat .", "one two three four five six seven eight nine ten eleven"]
@@ -277,3 +277,42 @@ def test_resume_reuses_chunks_only_for_the_same_weight_content(tmp_path, capfd):
     assert "resuming " in (err := capfd.readouterr().err) and "6 of 6 sentences were already embedded" in err
     with h5py.File(tmp_path / "again.hdf5", "r") as f:
         assert np.all(f["0"][...] == 7.0)
+
+
+@pytest.mark.parametrize("fmt", ["all", "top"])
+def test_sentence_vectors_are_each_lines_mean_over_its_tokens(tmp_path, embedder, fmt):
+    lines = LINES + [""]
+    inp = _write(tmp_path / "in.txt", lines)
+    out = str(tmp_path / "out.hdf5")
+    embedder.embed_file(inp, out, output_format=fmt, progress=False, sentence_vectors=True)
+    from_api = embedder.sentence_vectors([line.split() for line in lines], output_format=fmt)
+    with h5py.File(out, "r") as f:
+        assert sorted(f.keys()) == ["sentence_to_index", "sentence_vectors"]
+        stored = f["sentence_vectors"][...]
+    assert stored.shape == (len(lines), *((3,) if fmt == "all" else ()), 32) and stored.dtype == np.float32
+    # One chunk, the same batches: the very same computation as the API's.
+    np.testing.assert_array_equal(stored, from_api)
+    assert not stored[-1].any()  # the empty line
+    for line, got in zip(lines[:-1], stored):
+        # Each line alone: other batches (tolerance()), and the float32 mean of n values (n * eps * max).
+        alone = select_layers(embedder.embed_sentence(line.split()), fmt).astype(np.float64)
+        n = alone.shape[-2]
+        atol = tolerance() + n * np.finfo(np.float32).eps * np.abs(alone).max()
+        np.testing.assert_allclose(got, alone.mean(axis=-2), rtol=0, atol=atol)
+
+
+def test_sentence_vectors_from_the_command_line(tmp_path, embedder, capsys):
+    inp = _write(tmp_path / "in.txt", LINES)
+    out = str(tmp_path / "out.hdf5")
+    model = ["--options-file", FIXTURE_OPTIONS, "--weight-file", FIXTURE_WEIGHTS, "--batch-size", "2"]
+    assert main(["embed", inp, out, "--sentence-vectors", "--average", "--quiet", *model]) == 0
+    with h5py.File(out, "r") as f:
+        np.testing.assert_array_equal(f["sentence_vectors"][...],
+                                      embedder.sentence_vectors([line.split() for line in LINES], "average"))
+        assert json.loads(f["sentence_to_index"][0])["a"] == "1"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["embed", inp, str(tmp_path / "other.hdf5"), "--sentence-vectors", "--use-sentence-keys", *model])
+    assert exit_info.value.code == 2
+    assert "argument --use-sentence-keys: not allowed with argument --sentence-vectors" in capsys.readouterr().err
+    assert embedder.sentence_vectors([]).shape == (0, 3, 32)
+    assert embedder.sentence_vectors([], "top").shape == (0, 32)

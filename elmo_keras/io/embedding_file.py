@@ -134,12 +134,15 @@ class ChunkStore:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def write_allennlp_hdf5(output_file, chunks, keys, sentences, forget_sentences=False):
+def write_allennlp_hdf5(output_file, chunks, keys, sentences, forget_sentences=False, stacked=None):
     """Assemble the finished chunks into the hdf5 AllenNLP's `elmo` command writes.
 
     One dataset per sentence, named by `keys`, plus `sentence_to_index`
     (JSON of sentence to index) unless `forget_sentences`. The file appears
     atomically, and only when it holds a vector for every sentence.
+    `stacked=(name, row_shape)`: every chunk is one float32 array of its
+    sentences' vectors, (sentences, *row_shape), and the file holds them in
+    one dataset `name`, (len(keys), *row_shape), instead of one per sentence.
 
     A failed write (a full disk: ENOSPC) raises OSError naming the output;
     an earlier `output_file` and the finished chunks stay as they were, and
@@ -152,7 +155,15 @@ def write_allennlp_hdf5(output_file, chunks, keys, sentences, forget_sentences=F
         with atomic_path(output_file) as tmp:
             written = 0
             with h5py.File(tmp, "w") as out:
+                if stacked is not None:
+                    name, row_shape = stacked
+                    dataset = out.create_dataset(name, shape=(len(keys), *row_shape), dtype="float32")
                 for start in chunks.starts():
+                    if stacked is not None:
+                        (block,) = chunks.read(start)
+                        dataset[start : start + len(block)] = block
+                        written += len(block)
+                        continue
                     for offset, vector in enumerate(chunks.read(start)):
                         out.create_dataset(keys[start + offset], data=vector)
                         written += 1
