@@ -26,6 +26,7 @@ _PUBLIC = {
     "save_bilm": "elmo_keras.models.bilm_files",
     "WeightFileError": "elmo_keras.io.hdf5",
     "OptionsError": "elmo_keras.io.options",
+    "ElmoOptions": "elmo_keras.io.options",
     "load_options": "elmo_keras.io.options",
     "BiLSTM": "elmo_keras.layers",
     "CharCNN": "elmo_keras.layers",

@@ -148,14 +148,14 @@ class ElmoEmbedder:
         self.batch_size = batch_size
         self.stateful = stateful
         self.model = load_bilm(options_file, weight_file, stateful=stateful, max_batch_size=batch_size)
-        self.options = self.model.elmo_options
-        self.num_layers = self.options["lstm"]["n_layers"] + 1
-        self.dim = 2 * self.options["lstm"]["projection_dim"]
-        self._char_ids = CharIdCache(self.options["char_cnn"]["max_characters_per_token"])
+        self.options = self.model.options
+        self.num_layers = self.options.num_layers
+        self.dim = self.options.output_dim
+        self._char_ids = CharIdCache(self.options.char_cnn.max_characters_per_token)
         self.token_cache_size = token_cache_size
         self._token_vectors = collections.OrderedDict()
         self.pack_sentences = bool(pack_sentences) and not stateful
-        self._widest_filter = max(width for width, _ in self.options["char_cnn"]["filters"])
+        self._widest_filter = self.options.char_cnn.widest_filter
         self._token_encoder = self.model.token_encoder()
         self._contextualizer = self.model.contextualizer(packed=self.pack_sentences)
         if keras.backend.backend() == "tensorflow":
@@ -415,7 +415,7 @@ class ElmoEmbedder:
                            unit=batch_size if self.stateful else 1, max_tokens=WINDOW_MAX_TOKENS)
         fingerprint = {
             "input_sha256": file_digest(input_file), "n_sentences": len(sentences),
-            "weights_sha256": self._weights_digest(), "options": self.options,
+            "weights_sha256": self._weights_digest(), "options": self.options.to_dict(),
             "output_format": output_format, "tokenizer": tokenizer,
             "stateful": self.stateful, "batch_size": batch_size}
         if sentence_vectors:

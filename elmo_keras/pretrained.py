@@ -27,7 +27,7 @@ import h5py
 from elmo_keras.io.atomic import atomic_path, atomic_write_text
 from elmo_keras.io.digest import file_digest
 from elmo_keras.io.hdf5 import expected_weight_shapes
-from elmo_keras.io.options import OptionsError, load_options
+from elmo_keras.io.options import ElmoOptions, OptionsError
 
 OFFICIAL_PREFIX = "https://s3-us-west-2.amazonaws.com/allennlp/models/elmo"
 
@@ -61,7 +61,7 @@ def default_cache_dir():
 def verify_model_files(options_file, weight_file):
     """Raise `DownloadError` unless the two files form a complete model."""
     try:
-        options = load_options(options_file)
+        options = ElmoOptions.from_json(options_file)
     except OptionsError as e:
         raise DownloadError(str(e)) from e
     try:

@@ -246,7 +246,7 @@ def _stale_chunk(output_file, input_file, weight_file, embedder):
     from elmo_keras.io.embedding_file import ChunkStore
 
     fingerprint = {"input_sha256": file_digest(input_file), "n_sentences": 6,
-                   "weights_sha256": file_digest(weight_file), "options": embedder.options,
+                   "weights_sha256": file_digest(weight_file), "options": embedder.options.to_dict(),
                    "output_format": "top", "tokenizer": "whitespace", "stateful": False, "batch_size": 1}
     ChunkStore(output_file, fingerprint).write(0, [np.full((2, 12), 7.0, np.float32)] * 6)
 

@@ -16,7 +16,7 @@ import pytest
 from conftest import FIXTURE_OPTIONS, FIXTURE_WEIGHTS
 
 from elmo_keras import OptionsError, load_options
-from elmo_keras.io.options import MAX_PARAMETERS, parameter_count, validate_options
+from elmo_keras.io.options import MAX_PARAMETERS, ElmoOptions, parameter_count, validate_options
 
 RELEASED_FILTERS = [[1, 32], [2, 32], [3, 64], [4, 128], [5, 256], [6, 512], [7, 1024]]
 
@@ -193,6 +193,8 @@ def test_random_mutations_raise_options_error_or_stay_bounded():
             outcomes["OptionsError"] += 1
             continue
         outcomes["valid"] += 1
+        # The options object holds exactly what passed, and writes it back.
+        assert ElmoOptions.from_dict(options, source="fuzz.json").to_dict() == json.loads(json.dumps(opts))
         # What passes is a model that can be built: bounded sizes, finite clips.
         assert sum(parameter_count(opts).values()) <= MAX_PARAMETERS
         assert opts["char_cnn"]["max_characters_per_token"] <= 4096

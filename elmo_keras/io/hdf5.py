@@ -20,6 +20,7 @@ import h5py
 import numpy as np
 
 from elmo_keras.io.atomic import atomic_path
+from elmo_keras.io.options import ElmoOptions
 from elmo_keras.preprocessing.char_ids import N_CHARACTER_CODES
 
 # The prefix of cell `l` of direction `d` (0 forward, 1 backward), as bilm-tf names it.
@@ -32,14 +33,15 @@ class WeightFileError(ValueError):
 
 def expected_weight_shapes(options):
     """Dataset name -> shape that a weights file for `options` must hold."""
-    cnn, lstm = options["char_cnn"], options["lstm"]
-    emb, proj, dim = cnn["embedding"]["dim"], lstm["projection_dim"], lstm["dim"]
-    n_filters = sum(n for _, n in cnn["filters"])
+    options = ElmoOptions.from_dict(options)
+    cnn, lstm = options.char_cnn, options.lstm
+    emb, proj, dim = cnn.embedding_dim, lstm.projection_dim, lstm.dim
+    n_filters = sum(n for _, n in cnn.filters)
     shapes = {"char_embed": (N_CHARACTER_CODES, emb)}  # one row per raw character code, no padding row
-    for i, (width, num) in enumerate(cnn["filters"]):
+    for i, (width, num) in enumerate(cnn.filters):
         shapes[f"CNN/W_cnn_{i}"] = (1, width, emb, num)
         shapes[f"CNN/b_cnn_{i}"] = (num,)
-    for k in range(cnn["n_highway"]):
+    for k in range(cnn.n_highway):
         for kind in ("carry", "transform"):
             shapes[f"CNN_high_{k}/W_{kind}"] = (n_filters, n_filters)
             shapes[f"CNN_high_{k}/b_{kind}"] = (n_filters,)
@@ -47,7 +49,7 @@ def expected_weight_shapes(options):
         shapes["CNN_proj/W_proj"] = (n_filters, proj)
         shapes["CNN_proj/b_proj"] = (proj,)
     for d in range(2):
-        for layer in range(lstm["n_layers"]):
+        for layer in range(lstm.n_layers):
             prefix = LSTM_CELL_PREFIX.format(d=d, l=layer)
             shapes[prefix + "W_0"] = (2 * proj, 4 * dim)
             shapes[prefix + "B"] = (4 * dim,)

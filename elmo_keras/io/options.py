@@ -14,9 +14,11 @@ Example:
 """
 
 import copy
+import dataclasses
 import json
 import math
 import os
+import warnings
 
 from elmo_keras.arguments import expected_int
 from elmo_keras.io.atomic import atomic_write_text
@@ -191,6 +193,149 @@ def validate_options(options, source="options"):
                            f"({counts[field]:,} from {field}), above the limit of {MAX_PARAMETERS:,} "
                            f"(the largest released model has about 93.6 million)")
     return opts
+
+
+def _json_copy(value):
+    """A plain copy of JSON-able data (Keras wraps dicts and lists held by layers in trackers)."""
+    return json.loads(json.dumps(value))
+
+
+def _split(section, fields):
+    """(the known fields of a section dict, its other keys as a plain dict)."""
+    known = {f.name for f in fields if f.name != "extra"}
+    return ({k: v for k, v in section.items() if k in known},
+            _json_copy({k: v for k, v in section.items() if k not in known}))
+
+
+@dataclasses.dataclass(frozen=True)
+class LstmOptions:
+    """The options' `lstm` section: both directions' stacks of LSTMs with projection.
+
+    `extra` keeps any other keys the section had, so that it writes back as read.
+    """
+
+    dim: int
+    projection_dim: int
+    n_layers: int
+    cell_clip: float | None = None
+    proj_clip: float | None = None
+    use_skip_connections: bool = False
+    extra: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class CharCnnOptions:
+    """The options' `char_cnn` section (`embedding.dim` is `embedding_dim` here).
+
+    `extra` keeps any other keys the section had, so that it writes back as read.
+    """
+
+    embedding_dim: int
+    filters: tuple
+    n_highway: int = 0
+    activation: str = "relu"
+    max_characters_per_token: int = 50
+    n_characters: int = 262
+    extra: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def widest_filter(self):
+        """The widest convolution, in characters."""
+        return max(width for width, _ in self.filters)
+
+
+@dataclasses.dataclass(frozen=True)
+class ElmoOptions:
+    """The options of a biLM, validated once: the one options object of the package.
+
+    Built from the original `options.json` schema (`from_dict`, `from_json`;
+    `elmo_keras.io.options.validate_options` checks it) and written back to it
+    (`to_dict`, `to_json`) with every key it was read with, unknown ones
+    included (`extra`); `elmo_keras.training.options.TrainingOptions` extends
+    it with the training keys. Frozen: `dataclasses.replace` makes a changed
+    copy (which `from_dict(copy.to_dict())` validates again).
+
+    Example:
+
+    >>> opts = ElmoOptions.from_dict({"lstm": {"dim": 8, "projection_dim": 4, "n_layers": 1},
+    ...     "char_cnn": {"embedding": {"dim": 4}, "filters": [[1, 4]], "n_highway": 1}})
+    >>> opts.lstm.cell_clip, opts.char_cnn.activation, opts.num_layers, opts.output_dim
+    (None, 'relu', 2, 8)
+    >>> opts.to_dict()["char_cnn"]["embedding"]
+    {'dim': 4}
+    """
+
+    lstm: LstmOptions
+    char_cnn: CharCnnOptions
+    extra: dict = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, options, source="options"):
+        """Validate an options dict (`validate_options`) and build the object; an `ElmoOptions` passes as it is."""
+        if isinstance(options, cls):
+            return options
+        if isinstance(options, ElmoOptions):
+            options = options.to_dict()
+        return cls._from_valid(cls._validate(options, source))
+
+    @staticmethod
+    def _validate(options, source):
+        return validate_options(options, source=source)
+
+    @classmethod
+    def _from_valid(cls, opts):
+        lstm, lstm_extra = _split(opts["lstm"], dataclasses.fields(LstmOptions))
+        cnn, cnn_extra = _split(opts["char_cnn"], dataclasses.fields(CharCnnOptions))
+        embedding = cnn_extra.pop("embedding")
+        if len(embedding) > 1:  # keys beside `dim`, kept to be written back
+            cnn_extra["embedding"] = {k: v for k, v in embedding.items() if k != "dim"}
+        char_cnn = CharCnnOptions(embedding_dim=embedding["dim"],
+                                  filters=tuple((int(w), int(n)) for w, n in cnn.pop("filters")),
+                                  extra=cnn_extra, **cnn)
+        top = {f.name for f in dataclasses.fields(cls) if f.name not in ("lstm", "char_cnn", "extra")}
+        known = {k: opts[k] for k in top if k in opts}
+        extra = _json_copy({k: v for k, v in opts.items() if k not in top and k not in ("lstm", "char_cnn")})
+        return cls(lstm=LstmOptions(extra=lstm_extra, **lstm), char_cnn=char_cnn, extra=extra, **known)
+
+    @classmethod
+    def from_json(cls, options_file):
+        """Read and validate an `options.json` file; errors name the file and the field."""
+        return cls.from_dict(read_options_json(options_file), source=options_file)
+
+    def to_dict(self):
+        """The options in the original schema: a new plain dict, JSON-able."""
+        lstm = {f.name: getattr(self.lstm, f.name) for f in dataclasses.fields(self.lstm) if f.name != "extra"}
+        cnn = {f.name: getattr(self.char_cnn, f.name) for f in dataclasses.fields(self.char_cnn)
+               if f.name not in ("extra", "embedding_dim", "filters")}
+        cnn_extra = _json_copy(self.char_cnn.extra)
+        embedding = {"dim": self.char_cnn.embedding_dim, **cnn_extra.pop("embedding", {})}
+        options = {"lstm": {**lstm, **_json_copy(self.lstm.extra)},
+                   "char_cnn": {"embedding": embedding, "filters": [list(f) for f in self.char_cnn.filters],
+                                **cnn, **cnn_extra}}
+        options.update({f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                        if f.name not in ("lstm", "char_cnn", "extra")})
+        options.update(_json_copy(self.extra))
+        return _json_copy(options)
+
+    def to_json(self, options_file):
+        """Write the options as `options.json`, atomically."""
+        save_options(self.to_dict(), options_file)
+
+    @property
+    def num_layers(self):
+        """Layers of ELMo's output: the char-CNN layer and each LSTM layer (`lstm.n_layers + 1`)."""
+        return self.lstm.n_layers + 1
+
+    @property
+    def output_dim(self):
+        """Width of every output layer: forward and backward (`2 * lstm.projection_dim`)."""
+        return 2 * self.lstm.projection_dim
+
+    def __getitem__(self, key):
+        # The options were a dict before this class: reading them by key still works, for now.
+        warnings.warn("reading options by key (options['lstm']) is deprecated: use the attributes "
+                      "(options.lstm.dim) or options.to_dict()", DeprecationWarning, stacklevel=2)
+        return self.to_dict()[key]
 
 
 def read_options_json(options_file):

@@ -15,13 +15,13 @@ Example:
 >>> save_bilm(model, os.path.join(out, "options.json"), os.path.join(out, "weights.hdf5"))
 """
 
-import copy
+import dataclasses
 import os
 
 import keras
 import numpy as np
 
-from elmo_keras.io.options import save_options, validate_options
+from elmo_keras.io.options import ElmoOptions
 from elmo_keras.models.elmo_backbone import ElmoBackbone
 from elmo_keras.models.weight_layout import save_weights
 
@@ -37,7 +37,7 @@ def load_bilm(options_file, weight_file, stateful=False, max_batch_size=64):
         max_batch_size: int. Rows of carried state (stateful mode).
 
     Returns the `ElmoBackbone` named "bilm", weights loaded; its options are
-    kept on `model.elmo_options`.
+    `model.options` (an `ElmoOptions`).
     """
     return ElmoBackbone.from_files(options_file, weight_file, stateful=stateful,
                                    max_batch_size=max_batch_size, name="bilm")
@@ -49,13 +49,12 @@ def save_bilm(model, options_file, weight_file, options=None):
     `n_characters` is written as 262, the value prediction code requires.
     Both files appear atomically.
     """
-    options = copy.deepcopy(options if options is not None else getattr(model, "elmo_options", None))
     if options is None:
-        options = options_from_model(model)
-    options = validate_options(options)
-    options["char_cnn"]["n_characters"] = 262
+        options = getattr(model, "options", None)
+    options = ElmoOptions.from_dict(options if options is not None else options_from_model(model))
+    options = dataclasses.replace(options, char_cnn=dataclasses.replace(options.char_cnn, n_characters=262))
     save_weights(model, weight_file)
-    save_options(options, options_file)
+    options.to_json(options_file)
 
 
 def save_random_bilm(directory, options, seed=0, scale=None):

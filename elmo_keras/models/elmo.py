@@ -4,7 +4,7 @@ import warnings
 
 import keras
 
-from elmo_keras.io.options import load_options, validate_options
+from elmo_keras.io.options import ElmoOptions
 from elmo_keras.layers.elmo_head import ElmoHead
 from elmo_keras.layers.elmo_head import masked_mean  # noqa: F401  (importable from here, as before)
 from elmo_keras.layers.elmo_head import remove_sentence_boundaries  # noqa: F401
@@ -64,8 +64,8 @@ class Elmo(keras.layers.Layer):
                           "ElmoTextEmbedder uses too", DeprecationWarning, stacklevel=2)
             trainable_backbone = trainable_bilm
         super().__init__(**kwargs)
-        self.options = validate_options(options)
-        num_layers = self.options["lstm"]["n_layers"] + 1
+        self.options = ElmoOptions.from_dict(options)
+        num_layers = self.options.num_layers
         if scalar_mix_parameters is not None and len(scalar_mix_parameters) != num_layers:
             raise ValueError(f"scalar_mix_parameters: expected {num_layers} numbers (n_layers + 1), found "
                              f"{len(scalar_mix_parameters)}")
@@ -91,7 +91,7 @@ class Elmo(keras.layers.Layer):
     @classmethod
     def from_files(cls, options_file, weight_file, **kwargs):
         """Build from the original `options.json` and weights `.hdf5`."""
-        return cls(load_options(options_file), weight_file=weight_file, **kwargs)
+        return cls(ElmoOptions.from_json(options_file), weight_file=weight_file, **kwargs)
 
     @classmethod
     def from_preset(cls, preset, **kwargs):
@@ -107,8 +107,8 @@ class Elmo(keras.layers.Layer):
         return cls.from_files(*preset_files(preset), **kwargs)
 
     def build(self, input_shape):
-        width = 2 * self.options["lstm"]["projection_dim"]
-        self.head.build({"activations": (None, self.head.num_layers, None, width), "mask": (None, None)})
+        self.head.build({"activations": (None, self.head.num_layers, None, self.options.output_dim),
+                         "mask": (None, None)})
 
     def call(self, char_ids, training=None):
         bilm_out = self.bilm(char_ids, training=training and self.trainable_backbone)
@@ -121,15 +121,14 @@ class Elmo(keras.layers.Layer):
         batch, time = char_ids.shape[0], char_ids.shape[1]
         if time is not None and not self.head.keep_sentence_boundaries:
             time -= 2
-        width = 2 * self.options["lstm"]["projection_dim"]
-        representations = [keras.KerasTensor((batch, time, width), dtype=self.compute_dtype)
+        representations = [keras.KerasTensor((batch, time, self.options.output_dim), dtype=self.compute_dtype)
                             for _ in range(self.head.num_output_representations)]
         return {"elmo_representations": representations, "mask": keras.KerasTensor((batch, time), dtype="bool")}
 
     def get_config(self):
         config = super().get_config()
         config.update({
-            "options": self.options,
+            "options": self.options.to_dict(),
             "num_output_representations": self.head.num_output_representations,
             "dropout": self.head.dropout,
             "keep_sentence_boundaries": self.head.keep_sentence_boundaries,

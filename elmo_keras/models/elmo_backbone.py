@@ -1,14 +1,13 @@
 """`ElmoBackbone`: the biLM as a Keras model, character ids in, every layer out."""
 
 import glob
-import json
 import os
 
 import keras
 from keras import ops
 
 from elmo_keras.arguments import check_positive_int
-from elmo_keras.io.options import load_options, validate_options
+from elmo_keras.io.options import ElmoOptions
 from elmo_keras.layers.bilstm import BiLSTM
 from elmo_keras.layers.char_cnn import CharCNN
 from elmo_keras.models.weight_layout import load_weights
@@ -17,19 +16,20 @@ DEFAULT_PRESET = "default"
 
 
 def char_cnn_from_options(options, name="char_cnn"):
-    """Return the `CharCNN` that an options dict describes."""
-    cnn, lstm = options["char_cnn"], options["lstm"]
-    return CharCNN(filters=cnn["filters"], embedding_dim=cnn["embedding"]["dim"], n_highway=cnn["n_highway"],
-                   projection_dim=lstm["projection_dim"], activation=cnn["activation"],
-                   max_characters_per_token=cnn["max_characters_per_token"], name=name)
+    """Return the `CharCNN` that options (an `ElmoOptions` or a dict) describe."""
+    options = ElmoOptions.from_dict(options)
+    cnn = options.char_cnn
+    return CharCNN(filters=[list(f) for f in cnn.filters], embedding_dim=cnn.embedding_dim,
+                   n_highway=cnn.n_highway, projection_dim=options.lstm.projection_dim,
+                   activation=cnn.activation, max_characters_per_token=cnn.max_characters_per_token, name=name)
 
 
 def bilstm_from_options(options, stateful=False, max_batch_size=64, dropout=0.0, name="bilstm"):
-    """Return the `BiLSTM` that an options dict describes."""
-    lstm = options["lstm"]
-    return BiLSTM(units=lstm["dim"], projection_dim=lstm["projection_dim"], n_layers=lstm["n_layers"],
-                  cell_clip=lstm["cell_clip"], proj_clip=lstm["proj_clip"],
-                  use_skip_connections=bool(lstm["use_skip_connections"]), dropout=dropout,
+    """Return the `BiLSTM` that options (an `ElmoOptions` or a dict) describe."""
+    lstm = ElmoOptions.from_dict(options).lstm
+    return BiLSTM(units=lstm.dim, projection_dim=lstm.projection_dim, n_layers=lstm.n_layers,
+                  cell_clip=lstm.cell_clip, proj_clip=lstm.proj_clip,
+                  use_skip_connections=lstm.use_skip_connections, dropout=dropout,
                   stateful=stateful, max_batch_size=max_batch_size, name=name)
 
 
@@ -112,8 +112,8 @@ class ElmoBackbone(keras.Model):
     by those layer names.
 
     Args:
-        options: dict. The options (`options.json` contents), validated with
-            `elmo_keras.io.options.validate_options`.
+        options: `ElmoOptions`, or a dict of the `options.json` schema
+            (validated into one: `ElmoOptions.from_dict`).
         stateful: bool. Carry LSTM states per batch row from call to call, as
             bilm-tf does at prediction time (`reset_states()` forgets them).
         max_batch_size: int. Rows of state kept when stateful.
@@ -155,9 +155,9 @@ class ElmoBackbone(keras.Model):
     """
 
     def __init__(self, options, stateful=False, max_batch_size=64, **kwargs):
-        options = validate_options(options)
+        options = ElmoOptions.from_dict(options)
         check_positive_int(max_batch_size, "max_batch_size")
-        max_chars = options["char_cnn"]["max_characters_per_token"]
+        max_chars = options.char_cnn.max_characters_per_token
 
         # === Layers ===
         char_cnn = char_cnn_from_options(options)
@@ -177,9 +177,8 @@ class ElmoBackbone(keras.Model):
 
     @property
     def elmo_options(self):
-        """A plain copy of the validated options (what `save_bilm` writes back)."""
-        # Keras wraps dict attributes in trackers.
-        return json.loads(json.dumps(self.options))
+        """The options as a new dict of the original schema (`options.to_dict()`)."""
+        return self.options.to_dict()
 
     @property
     def char_cnn(self):
@@ -233,7 +232,7 @@ class ElmoBackbone(keras.Model):
 
         `kwargs` go to the constructor (`stateful`, `max_batch_size`, `name`).
         """
-        model = cls(load_options(options_file), **kwargs)
+        model = cls(ElmoOptions.from_json(options_file), **kwargs)
         load_weights(model, weight_file)
         return model
 

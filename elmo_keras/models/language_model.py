@@ -19,14 +19,12 @@ both directions, as bilm-tf's `bin/train_elmo.py` trains it:
   over positions with weight 1.
 """
 
-import json
-
 import keras
 import numpy as np
 from keras import ops
 
 from elmo_keras.models.bilm import bilstm_from_options, char_cnn_from_options, token_mask
-from elmo_keras.training.options import validate_training_options
+from elmo_keras.training.options import TrainingOptions
 
 # Full-softmax logits are computed for at most this many (position, word)
 # pairs at once; longer batches are split, so a 800k-word vocabulary fits.
@@ -233,8 +231,8 @@ class LanguageModel(keras.Model):
     """ELMo's bidirectional language model for pretraining.
 
     Args:
-        options: dict. Training options (see `elmo_keras.training.options`);
-            `n_tokens_vocab` must be set.
+        options: `TrainingOptions`, or a dict of training options (see
+            `elmo_keras.training.options`); `n_tokens_vocab` must be set.
         batch_size: int or None. Rows of carried LSTM state: the batch size of
             every call (per replica under `tf.distribute`). None: the
             options' `batch_size`.
@@ -282,17 +280,17 @@ class LanguageModel(keras.Model):
 
     def __init__(self, options, batch_size=None, seed=None, name="language_model", **kwargs):
         super().__init__(name=name, **kwargs)
-        self.options = validate_training_options(options)
+        self.options = TrainingOptions.from_dict(options)
         self.batch_size = batch_size
         self.seed = seed
-        self.n_tokens_vocab = self.options["n_tokens_vocab"]
-        self.state_rows = int(batch_size if batch_size is not None else self.options["batch_size"])
-        seed = self.options["seed"] if seed is None else seed
-        negatives = self.options["n_negative_samples_batch"]
+        self.n_tokens_vocab = self.options.n_tokens_vocab
+        self.state_rows = int(batch_size if batch_size is not None else self.options.batch_size)
+        seed = self.options.seed if seed is None else seed
+        negatives = self.options.n_negative_samples_batch
         self.num_sampled = negatives if 0 < negatives < self.n_tokens_vocab else None
         self.sampling_tries = (expected_sampling_tries(self.n_tokens_vocab, self.num_sampled)
                                if self.num_sampled else None)
-        dropout = self.options["dropout"]
+        dropout = self.options.dropout
 
         self.char_cnn = char_cnn_from_options(self.options)
         self.bilstm = bilstm_from_options(self.options, dropout=dropout, stateful=True,
@@ -314,12 +312,10 @@ class LanguageModel(keras.Model):
         super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
 
     def build(self, input_shape=None):
-        lstm = self.options["lstm"]
-        max_chars = self.options["char_cnn"]["max_characters_per_token"]
-        self.char_cnn.build((None, None, max_chars))
-        self.bilstm.build((None, None, lstm["projection_dim"]))
+        projection_dim = self.options.lstm.projection_dim
+        self.char_cnn.build((None, None, self.options.char_cnn.max_characters_per_token))
+        self.bilstm.build((None, None, projection_dim))
         self.directions.built = True
-        projection_dim = lstm["projection_dim"]
         # The softmax and the carried state stay float32 under mixed precision.
         self.softmax_weights = self.add_weight(
             name="softmax_weights", shape=(self.n_tokens_vocab, projection_dim), dtype="float32",
@@ -398,6 +394,5 @@ class LanguageModel(keras.Model):
         return self.token_mean(losses, losses, sample_weight=ops.broadcast_to(weights, ops.shape(losses)))
 
     def get_config(self):
-        # A plain copy: Keras tracks dict attributes in wrappers that do not copy.
-        options = json.loads(json.dumps(self.options))
-        return {"name": self.name, "options": options, "batch_size": self.batch_size, "seed": self.seed}
+        return {"name": self.name, "options": self.options.to_dict(), "batch_size": self.batch_size,
+                "seed": self.seed}

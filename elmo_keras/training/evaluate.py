@@ -8,20 +8,18 @@ import math
 import os
 import sys
 
-from elmo_keras.io.options import read_options_json
 from elmo_keras.models.bilm_files import save_bilm
 from elmo_keras.models.language_model import LanguageModel
 from elmo_keras.training.batcher import WindowBatcher
 from elmo_keras.training.checkpoint import load_checkpoint
 from elmo_keras.training.distribution import _Distribution
-from elmo_keras.training.options import OPTIONS_FILE, validate_training_options
+from elmo_keras.training.options import OPTIONS_FILE, TrainingOptions
 from elmo_keras.training.stream import _dataset
 from elmo_keras.training.vocab import Vocabulary
 
 
 def _saved_options(save_dir, vocab_size=None):
-    path = os.path.join(save_dir, OPTIONS_FILE)
-    return validate_training_options(read_options_json(path), n_tokens_vocab=vocab_size, source=path)
+    return TrainingOptions.from_json(os.path.join(save_dir, OPTIONS_FILE), n_tokens_vocab=vocab_size)
 
 
 def perplexity(save_dir, vocab_file, test_prefix, batch_size=128, progress=False):
@@ -55,8 +53,8 @@ def perplexity(save_dir, vocab_file, test_prefix, batch_size=128, progress=False
     model.compile()
     load_checkpoint(model, save_dir, parts=("trainable",))
     def make_batcher():
-        return WindowBatcher(test_prefix, vocab, batch_size=batch_size, unroll_steps=options["unroll_steps"],
-                             max_characters_per_token=options["char_cnn"]["max_characters_per_token"],
+        return WindowBatcher(test_prefix, vocab, batch_size=batch_size, unroll_steps=options.unroll_steps,
+                             max_characters_per_token=options.char_cnn.max_characters_per_token,
                              shuffle=False, epochs=1)
 
     tokens = {}

@@ -36,10 +36,11 @@ Example:
 """
 
 import copy
+import dataclasses
 import numbers
 
 from elmo_keras.arguments import check_positive_int, is_int
-from elmo_keras.io.options import OptionsError, validate_options
+from elmo_keras.io.options import ElmoOptions, OptionsError, validate_options
 
 # The full training options, as `train` writes them into its save_dir.
 OPTIONS_FILE = "options.json"
@@ -137,3 +138,54 @@ def validate_training_options(options, n_tokens_vocab=None, source="options"):
     _check(is_int(n_vocab) and n_vocab >= 4, source, "n_tokens_vocab",
            "an integer >= 4 (<S>, </S>, <UNK> and a word)", n_vocab)
     return opts
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingOptions(ElmoOptions):
+    """`ElmoOptions` with bilm-tf's training keys, validated once (`validate_training_options`).
+
+    `from_dict(options, n_tokens_vocab=None, source=...)` fills the training
+    defaults; `to_dict()` gives the training options file `train` writes.
+    The fields are the keys above; `n_train_tokens` is None until counted.
+
+    >>> opts = TrainingOptions.from_dict({"lstm": {"dim": 32, "projection_dim": 16, "n_layers": 2},
+    ...     "char_cnn": {"embedding": {"dim": 4}, "filters": [[1, 8], [2, 8]], "n_highway": 1}}, n_tokens_vocab=100)
+    >>> opts.unroll_steps, opts.batch_size, opts.lstm.cell_clip, opts.n_tokens_vocab
+    (20, 128, 3, 100)
+    """
+
+    n_tokens_vocab: int = None
+    n_train_tokens: int = None
+    bidirectional: bool = True
+    unroll_steps: int = 20
+    batch_size: int = 128
+    n_negative_samples_batch: int = 8192
+    dropout: float = 0.1
+    all_clip_norm_val: float = 10.0
+    learning_rate: float = 0.2
+    n_epochs: int = 10
+    mixed_precision: bool = False
+    seed: int = 0
+    shuffle: bool = True
+
+    @classmethod
+    def from_dict(cls, options, n_tokens_vocab=None, source="options"):
+        """Validate training options (`validate_training_options`) and build the object."""
+        if isinstance(options, cls) and n_tokens_vocab in (None, options.n_tokens_vocab):
+            return options
+        if isinstance(options, ElmoOptions):
+            options = options.to_dict()
+        return cls._from_valid(validate_training_options(options, n_tokens_vocab=n_tokens_vocab, source=source))
+
+    @classmethod
+    def from_json(cls, options_file, n_tokens_vocab=None):
+        """Read and validate a training options file; errors name the file and the field."""
+        from elmo_keras.io.options import read_options_json
+
+        return cls.from_dict(read_options_json(options_file), n_tokens_vocab=n_tokens_vocab, source=options_file)
+
+    def to_dict(self):
+        options = super().to_dict()
+        if options["n_train_tokens"] is None:
+            del options["n_train_tokens"]  # counted from the corpus when absent
+        return options

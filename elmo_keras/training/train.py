@@ -40,13 +40,14 @@ position on), `callbacks` (progress, TensorBoard, a checkpoint every few
 steps) and `evaluate` (`perplexity`, `dump_weights`).
 """
 
+import dataclasses
 import os
 
 import h5py
 import keras
 
 from elmo_keras.arguments import check_positive_int
-from elmo_keras.io.options import OptionsError, read_options_json, save_options
+from elmo_keras.io.options import OptionsError, read_options_json
 from elmo_keras.models.language_model import LanguageModel
 from elmo_keras.models.weight_layout import load_weights
 from elmo_keras.training.batcher import _STATE_FORMAT, WindowBatcher
@@ -61,7 +62,7 @@ from elmo_keras.training.checkpoint import (
 )
 from elmo_keras.training.distribution import _fit_under_strategy, _resolve_distribution
 from elmo_keras.training.evaluate import dump_weights, perplexity
-from elmo_keras.training.options import ARCHITECTURE_KEYS, OPTIONS_FILE, validate_training_options
+from elmo_keras.training.options import ARCHITECTURE_KEYS, OPTIONS_FILE, TrainingOptions
 from elmo_keras.training.stream import _dataset, _DataStream
 from elmo_keras.training.vocab import Vocabulary, read_utf8_text
 
@@ -78,11 +79,12 @@ def build_optimizer(options):
     initial accumulator `a / s**2` and clip `n / s` on `g`, so the model keeps
     its mean loss (and comparable logs) and the recipe's updates are unchanged.
     """
-    scale = float(options["unroll_steps"])
-    return keras.optimizers.Adagrad(learning_rate=options["learning_rate"],
+    options = TrainingOptions.from_dict(options)
+    scale = float(options.unroll_steps)
+    return keras.optimizers.Adagrad(learning_rate=options.learning_rate,
                                     initial_accumulator_value=1.0 / scale ** 2,
                                     epsilon=1e-7 / scale ** 2,
-                                    global_clipnorm=options["all_clip_norm_val"] / scale)
+                                    global_clipnorm=options.all_clip_norm_val / scale)
 
 
 def _count_tokens(batcher):
@@ -102,16 +104,17 @@ def _check_resumable(save_dir, options, meta):
     if not os.path.exists(saved_file):
         raise CheckpointError(f"{save_dir}: has a checkpoint but no {OPTIONS_FILE}")
     saved = read_options_json(saved_file)
+    current = options.to_dict()
     for key in ARCHITECTURE_KEYS + ("batch_size", "unroll_steps", "seed", "shuffle"):
-        if saved.get(key) != options.get(key):
+        if saved.get(key) != current.get(key):
             raise CheckpointError(f"{save_dir}: the checkpoint was trained with {key}={saved.get(key)!r}, "
-                                  f"these options say {options.get(key)!r}; use another save_dir")
+                                  f"these options say {current.get(key)!r}; use another save_dir")
     return saved
 
 
 def _build_model(options, rows, distribution):
     policy = keras.config.dtype_policy()
-    if options["mixed_precision"]:
+    if options.mixed_precision:
         keras.config.set_dtype_policy("mixed_bfloat16")
     try:
         with distribution.scope():
@@ -187,42 +190,41 @@ def train(options_file, vocab_file, train_prefix, save_dir, epochs=None, max_ste
     """
     distribution = _resolve_distribution(strategy)
     vocab = Vocabulary(vocab_file)
-    options = validate_training_options(read_options_json(options_file), n_tokens_vocab=vocab.size, source=options_file)
-    if epochs is not None:
-        options["n_epochs"] = epochs
-    if batch_size is not None:
-        options["batch_size"] = batch_size
-    options = validate_training_options(options, source=options_file)
-    if options["batch_size"] % distribution.replicas:
-        raise OptionsError(f"{options_file}: batch_size {options['batch_size']} does not split evenly over "
+    options = TrainingOptions.from_json(options_file, n_tokens_vocab=vocab.size)
+    overrides = {key: value for key, value in (("n_epochs", epochs), ("batch_size", batch_size))
+                 if value is not None}
+    if overrides:
+        options = TrainingOptions.from_dict({**options.to_dict(), **overrides}, source=options_file)
+    if options.batch_size % distribution.replicas:
+        raise OptionsError(f"{options_file}: batch_size {options.batch_size} does not split evenly over "
                            f"{distribution.replicas} replicas")
     check_positive_int(checkpoint_every, "checkpoint_every")
 
     def make_batcher():
-        return WindowBatcher(train_prefix, vocab, batch_size=options["batch_size"],
-                             unroll_steps=options["unroll_steps"],
-                             max_characters_per_token=options["char_cnn"]["max_characters_per_token"],
-                             shuffle=options["shuffle"], seed=options["seed"], epochs=None)
+        return WindowBatcher(train_prefix, vocab, batch_size=options.batch_size, unroll_steps=options.unroll_steps,
+                             max_characters_per_token=options.char_cnn.max_characters_per_token,
+                             shuffle=options.shuffle, seed=options.seed, epochs=None)
 
     probe = make_batcher()  # checks the shards before anything else happens
     meta = read_checkpoint_meta(save_dir) if os.path.isdir(save_dir) else None
     if meta is not None:
         saved = _check_resumable(save_dir, options, meta)
-        options.setdefault("n_train_tokens", saved.get("n_train_tokens"))
-    if options.get("n_train_tokens") is None:
-        options["n_train_tokens"] = _count_tokens(probe)
+        if options.n_train_tokens is None:
+            options = dataclasses.replace(options, n_train_tokens=saved.get("n_train_tokens"))
+    if options.n_train_tokens is None:
+        options = dataclasses.replace(options, n_train_tokens=_count_tokens(probe))
     if distribution.is_chief:
         os.makedirs(save_dir, exist_ok=True)
-        save_options(options, os.path.join(save_dir, OPTIONS_FILE))
+        options.to_json(os.path.join(save_dir, OPTIONS_FILE))
 
-    tokens_per_step = options["batch_size"] * options["unroll_steps"]
-    steps_per_epoch = max(1, options["n_train_tokens"] // tokens_per_step)
-    total_steps = options["n_epochs"] * steps_per_epoch
+    tokens_per_step = options.batch_size * options.unroll_steps
+    steps_per_epoch = max(1, options.n_train_tokens // tokens_per_step)
+    total_steps = options.n_epochs * steps_per_epoch
     if max_steps is not None:
         total_steps = min(total_steps, max_steps)
 
-    keras.utils.set_random_seed(options["seed"])
-    model, optimizer = _build_model(options, options["batch_size"] // distribution.replicas, distribution)
+    keras.utils.set_random_seed(options.seed)
+    model, optimizer = _build_model(options, options.batch_size // distribution.replicas, distribution)
     step, data_state = 0, None
     if meta is not None:
         meta = load_checkpoint(model, save_dir, optimizer, distribution,
@@ -245,7 +247,7 @@ def train(options_file, vocab_file, train_prefix, save_dir, epochs=None, max_ste
                 # read ahead of it, so the position comes from the stream).
                 monitor.stream = _DataStream(make_batcher, monitor.step, monitor.stream.position(monitor.step))
                 data = _dataset(monitor.stream.batches, probe.output_signature(), distribution,
-                                options["batch_size"])
+                                options.batch_size)
                 result = model.fit(data, epochs=epoch + 1, initial_epoch=epoch, steps_per_epoch=steps,
                                    callbacks=[monitor], shuffle=False, verbose=0)
                 history = {name: values[-1] for name, values in result.history.items()}
