@@ -35,8 +35,9 @@ def add_model_arguments(parser):
     """`--options-file`, `--weight-file` and `--model`: which biLM a command uses."""
     parser.add_argument("--options-file", help="the original options.json (default: the bundled model)")
     parser.add_argument("--weight-file", help="the original weights .hdf5 (default: the bundled model)")
-    parser.add_argument("--model", help="a released model, fetched once and cached: "
-                                        "small, medium, original or original_5.5b")
+    parser.add_argument("--model", help="a released model, fetched once and cached: small, medium, original or "
+                                        "original_5.5b; or a model folder (options.json and one weights "
+                                        ".hdf5) or a zip of one, such as the NLPL repository's models")
 
 
 def model_files(args):

@@ -31,7 +31,7 @@ from elmo_keras.preprocessing.char_ids import (BOS_TOKEN, EOS_TOKEN, CharIdCache
                                                trim_padding_characters)
 from elmo_keras.preprocessing.packing import pack_rows
 from elmo_keras.preprocessing.split import check_splitter, split_sentence
-from elmo_keras.pretrained import fetch_pretrained, resolve_model_files
+from elmo_keras.pretrained import resolve_model_files
 
 OUTPUT_FORMATS = ("all", "top", "average")
 # The dataset `embed_file(sentence_vectors=True)` writes.
@@ -164,12 +164,15 @@ class ElmoEmbedder:
 
     @classmethod
     def from_pretrained(cls, name, cache_dir=None, mirror=None, **kwargs):
-        """Embedder for a released model (`small`, `medium`, `original`, `original_5.5b`).
+        """Embedder for a released model (`small`, `medium`, `original`, `original_5.5b`), a model folder or zip.
 
-        The files are fetched once into the cache and reused offline; see
-        `elmo_keras.pretrained.fetch_pretrained`.
+        A released model is fetched once into the cache and reused offline
+        (`elmo_keras.pretrained.fetch_pretrained`); a folder holds
+        `options.json` and one weights `.hdf5`, and a zip of one (the NLPL
+        repository's models) is unpacked once into the cache, verified
+        (`elmo_keras.pretrained.local_model_files`).
         """
-        options_file, weight_file = fetch_pretrained(name, cache_dir=cache_dir, mirror=mirror)
+        options_file, weight_file = resolve_model_files(model=name, cache_dir=cache_dir, mirror=mirror)
         return cls(options_file, weight_file, **kwargs)
 
     def reset_states(self):

@@ -13,14 +13,25 @@ Example (offline: a model already in the cache is reused without network):
 
 `ELMO_KERAS_CACHE` sets the cache folder (default `~/.cache/elmo_keras`);
 `ELMO_KERAS_MIRROR` replaces the download address prefix (a local mirror).
+
+Models published elsewhere in bilm-tf's format, such as the NLPL vector
+repository's zip files (`model.hdf5`, `options.json`, `vocab.txt`,
+`meta.json`; NorELMo, the RusVectores models), load from the zip itself or
+from the folder it unpacks to (`local_model_files`): a zip is unpacked once
+into the cache, verified, and reused.
 """
 
+import glob
+import hashlib
 import http.client
 import json
 import os
+import posixpath
 import shutil
+import tempfile
 import urllib.error
 import urllib.request
+import zipfile
 
 import h5py
 
@@ -114,16 +125,9 @@ def fetch_pretrained(name, cache_dir=None, mirror=None, progress=True):
     folder = os.path.join(cache_dir or default_cache_dir(), name)
     options_file = os.path.join(folder, "options.json")
     weight_file = os.path.join(folder, "weights.hdf5")
-    manifest_file = os.path.join(folder, "manifest.json")
-    if os.path.exists(manifest_file):
-        try:
-            with open(manifest_file, encoding="utf-8") as f:
-                manifest = json.load(f)
-            if (file_digest(options_file) == manifest["options_sha256"]
-                    and file_digest(weight_file) == manifest["weights_sha256"]):
-                return options_file, weight_file
-        except (OSError, ValueError, KeyError):
-            pass
+    if os.path.exists(os.path.join(folder, "manifest.json")):
+        if _verified(folder, options_file, weight_file):
+            return options_file, weight_file
         shutil.rmtree(folder)  # changed or damaged since it was verified
     os.makedirs(folder, exist_ok=True)
     _download(options_url, options_file, progress=False)
@@ -133,9 +137,7 @@ def fetch_pretrained(name, cache_dir=None, mirror=None, progress=True):
     except DownloadError:
         shutil.rmtree(folder)
         raise
-    atomic_write_text(manifest_file, json.dumps({
-        "name": name, "options_url": options_url, "weights_url": weights_url,
-        "options_sha256": file_digest(options_file), "weights_sha256": file_digest(weight_file)}, indent=2))
+    _write_manifest(folder, {"name": name, "options_url": options_url, "weights_url": weights_url})
     return options_file, weight_file
 
 
@@ -183,6 +185,130 @@ _CHOICE_ERRORS = {
 }
 
 
+def _folder_model_files(folder):
+    """(options_file, weight_file) of a folder holding `options.json` and exactly one weights `.hdf5`."""
+    options_file = os.path.join(folder, "options.json")
+    if not os.path.isfile(options_file):
+        raise FileNotFoundError(f"{folder}: a model folder must hold options.json; it is not there")
+    weight_files = sorted(glob.glob(os.path.join(glob.escape(folder), "*.hdf5")))
+    if not weight_files:
+        raise FileNotFoundError(f"{folder}: a model folder must hold one weights .hdf5 file; found none")
+    if len(weight_files) > 1:
+        names = ", ".join(os.path.basename(f) for f in weight_files)
+        raise ValueError(f"{folder}: a model folder must hold exactly one weights .hdf5 file; "
+                         f"found {len(weight_files)}: {names}")
+    return options_file, weight_files[0]
+
+
+class ModelZipError(ValueError):
+    """A model zip is not a zip, lacks its files, or holds paths outside its folder."""
+
+
+def _zip_members(zip_path, archive):
+    """The members `options.json` and the one `.hdf5` beside it, after checking every name."""
+    names = [info.filename for info in archive.infolist() if not info.is_dir()]
+    for name in names:
+        parts = name.replace("\\", "/").split("/")
+        if name.startswith(("/", "\\")) or ".." in parts or (parts[0][1:2] == ":"):
+            raise ModelZipError(f"{zip_path}: member {name!r} has a path outside the zip's folder; refused")
+    options = [n for n in names if posixpath.basename(n) == "options.json"]
+    if len(options) != 1:
+        raise ModelZipError(f"{zip_path}: a model zip must hold one options.json; found {len(options)}")
+    folder = posixpath.dirname(options[0])
+    weights = [n for n in names if n.endswith(".hdf5") and posixpath.dirname(n) == folder]
+    if len(weights) != 1:
+        raise ModelZipError(f"{zip_path}: a model zip must hold one weights .hdf5 beside its options.json; "
+                            f"found {len(weights)}" + (f": {', '.join(weights)}" if weights else ""))
+    return options[0], weights[0]
+
+
+def _zip_digest(zip_path):
+    digest = hashlib.sha256()
+    with open(zip_path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def unpack_model_zip(zip_path, cache_dir=None):
+    """(options_file, weight_file) of a model zip (the NLPL repository's format), unpacked once and verified.
+
+    The zip holds `options.json` and one weights `.hdf5` in one folder (other
+    files, such as `vocab.txt` and `meta.json`, are left in the zip). They are
+    unpacked into `<cache>/zips/<SHA-256 of the zip>/`, checked as a download
+    is (`verify_model_files`), and reused while their recorded digests hold.
+
+    Raises:
+        ModelZipError: not a zip, no `options.json` or no weights beside it,
+            or a member whose path leaves the zip's folder.
+        DownloadError: the files fail verification (options or weights).
+    """
+    zip_path = os.fspath(zip_path)
+    if not zipfile.is_zipfile(zip_path):
+        raise ModelZipError(f"{zip_path}: not a zip file")
+    digest = _zip_digest(zip_path)
+    folder = os.path.join(cache_dir or default_cache_dir(), "zips", digest)
+    options_file, weight_file = os.path.join(folder, "options.json"), os.path.join(folder, "weights.hdf5")
+    if _verified(folder, options_file, weight_file):
+        return options_file, weight_file
+    with zipfile.ZipFile(zip_path) as archive:
+        options_member, weights_member = _zip_members(zip_path, archive)
+        os.makedirs(os.path.dirname(folder), exist_ok=True)
+        staging = tempfile.mkdtemp(prefix=f".{digest}.", dir=os.path.dirname(folder))
+        try:
+            for member, name in ((options_member, "options.json"), (weights_member, "weights.hdf5")):
+                with archive.open(member) as source, open(os.path.join(staging, name), "wb") as target:
+                    shutil.copyfileobj(source, target, 1 << 20)
+            staged = os.path.join(staging, "options.json"), os.path.join(staging, "weights.hdf5")
+            try:
+                verify_model_files(*staged)
+            except DownloadError as e:
+                # Named as the zip's members, not as the staging files.
+                message = str(e)
+                for path, member in zip(staged, (options_member, weights_member)):
+                    message = message.replace(path, f"{zip_path}:{member}")
+                raise DownloadError(message) from e
+            _write_manifest(staging, {"zip": os.path.abspath(zip_path), "zip_sha256": digest})
+            shutil.rmtree(folder, ignore_errors=True)  # a damaged earlier copy
+            os.replace(staging, folder)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return options_file, weight_file
+
+
+def _write_manifest(folder, fields):
+    options_file, weight_file = os.path.join(folder, "options.json"), os.path.join(folder, "weights.hdf5")
+    atomic_write_text(os.path.join(folder, "manifest.json"), json.dumps({
+        **fields, "options_sha256": file_digest(options_file), "weights_sha256": file_digest(weight_file)},
+        indent=2))
+
+
+def _verified(folder, options_file, weight_file):
+    """Whether a cached model's files still have the digests its manifest recorded."""
+    try:
+        with open(os.path.join(folder, "manifest.json"), encoding="utf-8") as f:
+            manifest = json.load(f)
+        return (file_digest(options_file) == manifest["options_sha256"]
+                and file_digest(weight_file) == manifest["weights_sha256"])
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+def local_model_files(path, cache_dir=None):
+    """(options_file, weight_file) of a model on disk: a folder or a zip of one.
+
+    A folder holds `options.json` and exactly one weights `.hdf5` (as an
+    NLPL zip unpacks: `model.hdf5`); a `.zip` is unpacked once into the
+    cache (`unpack_model_zip`).
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        return _folder_model_files(path)
+    if os.path.isfile(path):
+        return unpack_model_zip(path, cache_dir=cache_dir)
+    raise FileNotFoundError(f"{path}: model not found (expected a released name, a model folder or a zip)")
+
+
 def check_model_choice(options_file=None, weight_file=None, model=None, flags=False):
     """Raise ValueError unless the arguments name one biLM: `model`, both files, or none.
 
@@ -196,19 +322,27 @@ def check_model_choice(options_file=None, weight_file=None, model=None, flags=Fa
         raise ValueError(pair)
 
 
-def resolve_model_files(options_file=None, weight_file=None, model=None, progress=True, flags=False):
+def resolve_model_files(options_file=None, weight_file=None, model=None, progress=True, flags=False,
+                        cache_dir=None, mirror=None):
     """(options_file, weight_file) of the biLM the arguments name: the one resolution of "which model".
 
-    A released `model` (`fetch_pretrained`, once into the cache), the two
-    files as given, or with none the bundled default model
-    (`default_model_files`). `ElmoEmbedder`, the CLI's `--model`/
-    `--options-file`/`--weight-file`, `ElmoBackbone.from_preset` and the Beam
-    handler all resolve here; `check_model_choice` (with `flags`) says what
-    is wrong with a bad combination.
+    `model`: a released name (`fetch_pretrained`, once into the cache), a
+    model folder or a model zip (`local_model_files`); or the two files as
+    given; or with none the bundled default model (`default_model_files`).
+    `ElmoEmbedder`, the CLI's `--model`/`--options-file`/`--weight-file`,
+    `ElmoBackbone.from_preset` and the Beam handler all resolve here;
+    `check_model_choice` (with `flags`) says what is wrong with a bad
+    combination. `cache_dir` and `mirror` as in `fetch_pretrained`.
     """
     check_model_choice(options_file, weight_file, model, flags=flags)
     if model is not None:
-        return fetch_pretrained(model, progress=progress)
+        model = os.fspath(model)
+        if model in PRETRAINED_MODELS:
+            return fetch_pretrained(model, cache_dir=cache_dir, mirror=mirror, progress=progress)
+        if os.path.exists(model) or os.sep in model or model.endswith(".zip"):
+            return local_model_files(model, cache_dir=cache_dir)
+        raise ValueError(f"unknown model {model!r}: expected one of {sorted(PRETRAINED_MODELS)} (released "
+                         f"models), a model folder (options.json and one weights .hdf5) or a model zip")
     if options_file is not None:
         return options_file, weight_file
     return default_model_files()

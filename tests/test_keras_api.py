@@ -248,7 +248,7 @@ def test_from_preset_default_and_directory(tmp_path, tiny_models):
 def test_from_preset_errors_name_the_directory(tmp_path):
     folder = tmp_path / "preset"
     folder.mkdir()
-    with pytest.raises(FileNotFoundError, match=f"{folder}: a preset directory must hold options.json"):
+    with pytest.raises(FileNotFoundError, match=f"{folder}: a model folder must hold options.json"):
         ElmoBackbone.from_preset(str(folder))
     shutil.copy(FIXTURE_OPTIONS, folder / "options.json")
     with pytest.raises(FileNotFoundError, match=f"{folder}: .* one weights .hdf5 file; found none"):

@@ -1,6 +1,5 @@
 """`ElmoBackbone`: the biLM as a Keras model, character ids in, every layer out."""
 
-import glob
 import os
 
 import keras
@@ -66,14 +65,16 @@ def preset_files(preset):
             fetched once into the verified cache
             (`elmo_keras.pretrained.fetch_pretrained`; `ELMO_KERAS_CACHE` and
             `ELMO_KERAS_MIRROR` apply); otherwise a directory holding
-            `options.json` and exactly one weights `.hdf5` file. The names
-            come first: write `./small` for a directory called `small`.
+            `options.json` and exactly one weights `.hdf5` file, or a zip of
+            one (the NLPL repository's models; unpacked once into the cache,
+            see `elmo_keras.pretrained.local_model_files`). The names come
+            first: write `./small` for a directory called `small`.
 
     Raises:
         FileNotFoundError: a directory without `options.json` or without
             any `.hdf5` file, or a missing bundled model.
-        ValueError: a directory with several `.hdf5` files, or a preset that
-            is neither a known name nor a directory.
+        ValueError: a directory with several `.hdf5` files, a broken zip, or
+            a preset that is neither a known name nor a directory or zip.
     """
     # The download code (urllib, http.client) loads only when a preset is asked for.
     from elmo_keras import pretrained
@@ -81,24 +82,12 @@ def preset_files(preset):
     preset = os.fspath(preset)
     if preset == DEFAULT_PRESET:
         return pretrained.resolve_model_files()
-    if preset in pretrained.PRETRAINED_MODELS:
-        return pretrained.resolve_model_files(model=preset)
-    if not os.path.isdir(preset):
+    if preset not in pretrained.PRETRAINED_MODELS and not os.path.exists(preset):
         raise ValueError(
             f"unknown preset {preset!r}: expected {DEFAULT_PRESET!r} (the bundled model), one of "
             f"{sorted(pretrained.PRETRAINED_MODELS)} (released models), or a directory holding "
-            f"options.json and one weights .hdf5 file")
-    options_file = os.path.join(preset, "options.json")
-    if not os.path.isfile(options_file):
-        raise FileNotFoundError(f"{preset}: a preset directory must hold options.json; it is not there")
-    weight_files = sorted(glob.glob(os.path.join(glob.escape(preset), "*.hdf5")))
-    if not weight_files:
-        raise FileNotFoundError(f"{preset}: a preset directory must hold one weights .hdf5 file; found none")
-    if len(weight_files) > 1:
-        names = ", ".join(os.path.basename(f) for f in weight_files)
-        raise ValueError(f"{preset}: a preset directory must hold exactly one weights .hdf5 file; "
-                         f"found {len(weight_files)}: {names}")
-    return options_file, weight_files[0]
+            f"options.json and one weights .hdf5 file, or a zip of one")
+    return pretrained.resolve_model_files(model=preset)
 
 
 @keras.saving.register_keras_serializable(package="elmo_keras")
