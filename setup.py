@@ -35,6 +35,7 @@ EXTRAS = {
     # Python 3.11 (it caps protobuf below 7 and pillow below 13).
     "beam": ["apache-beam==2.77.0", "google-crc32c>=1.5"],  # google-crc32c: TFRecord output (embed-beam)
     "notebooks": ["matplotlib>=3.8", "nbformat>=5.9", "nbclient>=0.10", "ipykernel>=6.29", *HUB],
+    "moses": ["sacremoses>=0.1,<0.3"],  # --tokenizer moses: the Moses tokenizer, in Python
     "test": ["pytest>=8", "hypothesis>=6.100"],
     # TensorFlow Model Garden (tf_keras): examples/model_garden_classifier.py.
     "model-garden": ["tf-models-official==2.20.0", *TENSORFLOW, *HUB],

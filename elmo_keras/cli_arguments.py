@@ -8,7 +8,7 @@ this and the main parser imports them, with no cycle.
 import argparse
 
 # Pure Python, no TensorFlow: the parsers stay light.
-from elmo_keras.preprocessing.split import SENTENCE_SPLITTERS
+from elmo_keras.preprocessing.split import check_splitter
 
 
 def add_common_arguments(parser, top_level=False):
@@ -26,9 +26,18 @@ def add_overwrite_argument(parser, what="the output"):
 
 def add_tokenizer_argument(parser):
     """`--tokenizer`: how `embed` and `embed-beam` split a line into tokens."""
-    parser.add_argument("--tokenizer", choices=SENTENCE_SPLITTERS, default="whitespace",
-                        help="how a line is split into tokens: whitespace (default; tokenised text) or "
-                             "punctuation (raw text: punctuation split from words)")
+    parser.add_argument("--tokenizer", type=_splitter, default="whitespace",
+                        help="how a line is split into tokens: whitespace (default; tokenised text), "
+                             "punctuation (raw text: punctuation split from words), or moses / moses:LANG (the "
+                             "Moses tokenizer, as the released English models' training text was split; "
+                             "needs sacremoses: pip install 'elmo-keras[moses]')")
+
+
+def _splitter(name):
+    try:
+        return check_splitter(name)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def add_model_arguments(parser):

@@ -118,11 +118,12 @@ class ElmoEmbedder:
             state), so lower `batch_size` for long lines there.
         tokenizer: str. How `embed_file` and `embed_texts` split a line into
             tokens: "whitespace" (`str.split()`, for text that is already
-            tokenised, as AllenNLP's `elmo` command reads it) or
+            tokenised, as AllenNLP's `elmo` command reads it),
             "punctuation" (also every punctuation or symbol character is a
-            token: "money." gives "money", "."). Released models and the
-            bundled default model were trained on text split like
-            "punctuation"; whitespace-tokenised text of that kind needs no change.
+            token: "money." gives "money", "."; the bundled default model's
+            training text was split so) or "moses" / "moses:LANG" (the Moses
+            tokenizer, as the released English models' training text was
+            split; the `moses` extra). See `elmo_keras.preprocessing.split`.
 
     Example:
 

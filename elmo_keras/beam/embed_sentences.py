@@ -170,7 +170,8 @@ class EmbedSentences(beam.PTransform):
         layers: "all" (default), "top" or "average".
         max_tokens_per_batch: int. The budget of padded token positions per
             model call (default 8192, as `ElmoEmbedder`'s).
-        tokenizer: "whitespace" (default) or "punctuation".
+        tokenizer: "whitespace" (default), "punctuation" or "moses[:LANG]"
+            (`elmo_keras.preprocessing.split`; Moses needs sacremoses on the workers).
         sort_window: int. Batches' worth of tokens sorted together by length.
     """
 

@@ -3,9 +3,9 @@
 import keras
 
 from elmo_keras.preprocessing.char_ids import MAX_CHARACTERS_PER_TOKEN
-from elmo_keras.preprocessing.split import SENTENCE_SPLITTERS
+from elmo_keras.preprocessing.split import GRAPH_SPLITTERS, MOSES
 
-TOKENIZERS = SENTENCE_SPLITTERS  # the old name, kept importable
+TOKENIZERS = GRAPH_SPLITTERS  # the old name, kept importable
 
 
 def _tf_modules():
@@ -70,8 +70,13 @@ class ElmoTokenizer(keras.layers.Layer):
     """
 
     def __init__(self, tokenizer="whitespace", max_characters_per_token=MAX_CHARACTERS_PER_TOKEN, **kwargs):
-        if tokenizer not in SENTENCE_SPLITTERS:
-            raise ValueError(f"ElmoTokenizer: tokenizer must be one of {SENTENCE_SPLITTERS}, got {tokenizer!r}")
+        if isinstance(tokenizer, str) and tokenizer.startswith(MOSES):
+            raise ValueError(f"ElmoTokenizer: tokenizer {tokenizer!r} runs in Python only (Moses' rules have no "
+                             f"TensorFlow-op form); split the text with elmo_keras.preprocessing.split."
+                             f"split_sentence(text, {tokenizer!r}) and pass the tokens joined by spaces with "
+                             f"tokenizer='whitespace'")
+        if tokenizer not in GRAPH_SPLITTERS:
+            raise ValueError(f"ElmoTokenizer: tokenizer must be one of {GRAPH_SPLITTERS}, got {tokenizer!r}")
         super().__init__(**kwargs)
         self.tokenizer = tokenizer
         self.max_characters_per_token = max_characters_per_token

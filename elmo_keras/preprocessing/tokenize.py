@@ -21,14 +21,14 @@ Example:
 import tensorflow as tf
 
 from elmo_keras.preprocessing.char_ids_tf import WHITESPACE_CLASS
-from elmo_keras.preprocessing.split import SENTENCE_SPLITTERS
+from elmo_keras.preprocessing.split import GRAPH_SPLITTERS
 from elmo_keras.preprocessing.split import tokenize_punctuation  # noqa: F401  (re-exported)
 
 # The in-graph counterparts of the pure-Python splitters (an alias, kept for
 # its importers). Note that "whitespace" here is tensorflow-text's
 # WhitespaceTokenizer (ICU whitespace), which unlike `str.split()` does not
 # split on \x1c-\x1f.
-TOKENIZER_KINDS = SENTENCE_SPLITTERS
+TOKENIZER_KINDS = GRAPH_SPLITTERS
 
 # Unicode punctuation (P*) and symbols (S*): for ASCII exactly the 32
 # characters of `string.punctuation`. Each is a token of its own.

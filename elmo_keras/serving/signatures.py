@@ -11,7 +11,7 @@ import tensorflow as tf
 from elmo_keras.preprocessing import char_ids_tf
 from elmo_keras.preprocessing import tokenize
 from elmo_keras.preprocessing.char_ids import N_CHARACTER_CODES
-from elmo_keras.preprocessing.split import EXPORT_TOKENIZERS, SENTENCE_SPLITTERS
+from elmo_keras.preprocessing.split import EXPORT_TOKENIZERS, GRAPH_SPLITTERS
 
 TOKENIZERS = EXPORT_TOKENIZERS  # the old name, kept importable (also from `serving.export`)
 # Id 0 is batch padding, 1..261 the shifted character codes.
@@ -27,7 +27,7 @@ def sentence_splitter(tokenizer="core"):
     """
     if tokenizer == "core":
         return char_ids_tf.split_sentences
-    if tokenizer in SENTENCE_SPLITTERS:
+    if tokenizer in GRAPH_SPLITTERS:
         return tokenize.text_tokenizer(tokenizer)
     raise ValueError(f"tokenizer must be one of {EXPORT_TOKENIZERS}, got {tokenizer!r}")
 

@@ -15,7 +15,7 @@ import sys
 
 from elmo_keras.arguments import check_output_file, positive_int
 from elmo_keras.cli_arguments import add_overwrite_argument
-from elmo_keras.preprocessing.split import SENTENCE_SPLITTERS
+from elmo_keras.preprocessing.split import GRAPH_SPLITTERS
 
 
 def _vocab(args):
@@ -96,7 +96,7 @@ def add_parsers(sub):
     p = sub.add_parser("tokenize", help="tokenise raw text with tensorflow-text (one sentence a line)")
     p.add_argument("input_glob", help="glob of raw UTF-8 text files, one sentence a line")
     p.add_argument("output_dir", help="receives one tokenised file per input file, same name")
-    p.add_argument("--kind", choices=SENTENCE_SPLITTERS, default="punctuation",
+    p.add_argument("--kind", choices=GRAPH_SPLITTERS, default="punctuation",
                    help="punctuation: split punctuation from words (default); whitespace: split on spaces")
     p.add_argument("--overwrite", action="store_true",
                    help="tokenise every file again (default: files already in OUTPUT_DIR are kept: a re-run "
