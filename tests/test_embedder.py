@@ -185,7 +185,8 @@ def test_empty_lines_are_empty_sentences_that_keep_their_index(tmp_path, embedde
     (dict(batch_size=0), r"batch_size: expected a positive integer, found 0"),
     (dict(batch_size=2.5), r"batch_size: expected a positive integer, found 2\.5"),
     (dict(output_format="first"), r"output_format: expected one of"),
-    (dict(tokenizer="spaces"), r"tokenizer must be one of \('whitespace', 'punctuation'\)"),
+    (dict(tokenizer="spaces"),
+     r"tokenizer must be one of \('whitespace', 'punctuation', 'moses'\) \(or 'moses:LANG'\), got 'spaces'"),
 ])
 def test_bad_arguments_fail_before_any_work_and_keep_the_output(tmp_path, embedder, kwargs, message):
     inp = _write(tmp_path / "in.txt", LINES)
