@@ -22,7 +22,6 @@ into the cache, verified, and reused.
 """
 
 import glob
-import hashlib
 import http.client
 import json
 import os
@@ -222,14 +221,6 @@ def _zip_members(zip_path, archive):
     return options[0], weights[0]
 
 
-def _zip_digest(zip_path):
-    digest = hashlib.sha256()
-    with open(zip_path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def unpack_model_zip(zip_path, cache_dir=None):
     """(options_file, weight_file) of a model zip (the NLPL repository's format), unpacked once and verified.
 
@@ -246,7 +237,7 @@ def unpack_model_zip(zip_path, cache_dir=None):
     zip_path = os.fspath(zip_path)
     if not zipfile.is_zipfile(zip_path):
         raise ModelZipError(f"{zip_path}: not a zip file")
-    digest = _zip_digest(zip_path)
+    digest = file_digest(zip_path)
     folder = os.path.join(cache_dir or default_cache_dir(), "zips", digest)
     options_file, weight_file = os.path.join(folder, "options.json"), os.path.join(folder, "weights.hdf5")
     if _verified(folder, options_file, weight_file):
