@@ -201,7 +201,7 @@ class BiLSTM(keras.layers.Layer):
         The input products (4 * units floats per step, row and direction)
         are computed a block of at most `STEP_BLOCK` steps at a time, inside
         the loop, so that a sequence of any length holds one block of them
-        (at the original size 64 MB a row), not all of them (128 KB a step
+        (at the original size 32 MB a row), not all of them (128 KB a step
         and row). A sequence of at most `STEP_BLOCK` steps is one block: the
         products of all its steps in one matrix product, as before the loop.
         """
