@@ -33,6 +33,9 @@ CONFIGS = {
     "original": _options(dim=4096, projection_dim=512, n_highway=2),
     "small": _options(dim=1024, projection_dim=128, n_highway=1),
     "tiny": _options(dim=64, projection_dim=16, n_highway=1, filters=[[1, 8], [2, 8], [3, 16]]),
+    # The original's cells (4 x 4096 input products a step) with a narrow projection and CNN: what a long
+    # line costs in the LSTM's working memory, apart from the output it returns.
+    "wide_narrow": _options(dim=4096, projection_dim=64, n_highway=1, filters=[[1, 32], [2, 32]]),
 }
 
 

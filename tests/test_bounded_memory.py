@@ -37,6 +37,7 @@ from reference_bilm import batching_tolerance  # noqa: E402
 
 from elmo_keras import embedder as embedder_module  # noqa: E402
 from elmo_keras.cli import main  # noqa: E402
+from elmo_keras.layers import bilstm as bilstm_module  # noqa: E402
 from elmo_keras.embedder import (CHAR_CNN_MAX_TOKENS, ElmoEmbedder, budget_batches, padded_length,  # noqa: E402
                                  plan_chunks)
 
@@ -222,6 +223,25 @@ def test_a_20000_token_sentence_is_a_batch_of_its_own_and_exact(embedders):
     assert_close(out[0], embedder.embed_sentence(short[0]))
 
 
+def test_a_long_sentence_runs_in_blocks_of_steps_with_the_vectors_of_one_block(monkeypatch):
+    # 702 positions: three blocks of input products (256, 256, 190 steps) against one block of all.
+    sentence = random_words(np.random.default_rng(8), 700)
+    assert bilstm_module.STEP_BLOCK < padded_length(len(sentence))
+    blocked = ElmoEmbedder(FIXTURE_OPTIONS, FIXTURE_WEIGHTS).embed_sentence(sentence)
+    monkeypatch.setattr(bilstm_module, "STEP_BLOCK", 10**6)
+    whole = ElmoEmbedder(FIXTURE_OPTIONS, FIXTURE_WEIGHTS).embed_sentence(sentence)
+    assert_close(blocked, whole)
+    # Blocks smaller than a sentence, with padded steps at the end: packed rows (restarts inside a
+    # block and across blocks) and stateful rows, against one block.
+    sentences = [random_words(np.random.default_rng(9), n) for n in (3, 11, 17)]
+    one_block = ElmoEmbedder(FIXTURE_OPTIONS, FIXTURE_WEIGHTS, pack_sentences=False).embed_batch(sentences)
+    monkeypatch.setattr(bilstm_module, "STEP_BLOCK", 5)
+    for kwargs in (dict(pack_sentences=True), dict(stateful=True, batch_size=3)):
+        for ours, theirs in zip(ElmoEmbedder(FIXTURE_OPTIONS, FIXTURE_WEIGHTS, **kwargs).embed_batch(sentences),
+                                one_block):
+            assert_close(ours, theirs)
+
+
 def test_without_a_cache_a_long_sentence_is_encoded_in_slices_too(embedders):
     sentence = random_words(np.random.default_rng(6), 5000)
     uncached, cached = embedders["no cache"], embedders["packed"]
@@ -300,7 +320,10 @@ def test_bad_budget_is_refused_before_any_work():
 
 CASES = {
     # name: (sentences, tokens each)
+    "line_1000": (1, 1_000),
+    "line_10000": (1, 10_000),
     "line_20000": (1, 20_000),
+    "line_50000": (1, 50_000),
     "batch_64x2000": (64, 2_000),
 }
 

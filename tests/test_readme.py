@@ -50,7 +50,6 @@ def test_readme_has_only_runnable_languages():
 def test_every_readme_block_runs_as_written(tmp_path):
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
     env.pop("ELMO_KERAS_DEFAULT_MODEL", None)
-    env["ELMO_KERAS_CACHE"] = str(tmp_path / "cache")  # models the blocks unpack or fetch stay in the test's folder
     ran = 0
     for language, code, line in readme_blocks():
         if _is_install_and_test(code):

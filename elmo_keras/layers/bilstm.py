@@ -5,6 +5,10 @@ from keras import ops
 
 from elmo_keras.layers.lstm_projection import lstm_projection_step
 
+# Time steps whose input products are computed at once (see `BiLSTM._run_layer`):
+# a longer sequence is read in blocks of this many steps.
+STEP_BLOCK = 256
+
 
 def reverse_within_length(x, lengths):
     """Reverse each row of `x` (batch, time, ...) within its own length.
@@ -193,31 +197,67 @@ class BiLSTM(keras.layers.Layer):
         step_mask, True where the state is zeroed before the step.
         h0, c0: (2, batch, p|d).
         Returns outputs (2, batch, time, p) and the final (h, c).
+
+        The input products (4 * units floats per step, row and direction)
+        are computed a block of at most `STEP_BLOCK` steps at a time, inside
+        the loop, so that a sequence of any length holds one block of them
+        (at the original size 32 MB a row), not all of them (128 KB a step
+        and row). A sequence of at most `STEP_BLOCK` steps is one block: the
+        products of all its steps in one matrix product, as before the loop.
         """
         # Time-major before the product: transposing the projection-wide
         # input is cheaper than transposing the 4 * units-wide gates.
-        gates_in = ops.matmul(ops.transpose(inputs, (2, 0, 1, 3)), self.kernels[layer])
-        gates_in = gates_in + self.biases[layer][:, None, :]
+        x = ops.transpose(inputs, (2, 0, 1, 3))
+        time = ops.shape(x)[0]
+        if isinstance(time, int):
+            block = max(1, min(time, STEP_BLOCK))
+        else:  # a TensorFlow graph of unknown length
+            block = ops.maximum(ops.minimum(time, STEP_BLOCK), 1)
+        n_blocks = (time + block - 1) // block
+        padding = n_blocks * block - time
+        # Padded steps are masked: they leave the state alone and output 0.
+        x = ops.reshape(ops.pad(x, ((0, padding), (0, 0), (0, 0), (0, 0))),
+                        (n_blocks, block) + tuple(ops.shape(x)[1:]))
+        step_mask = ops.reshape(ops.pad(step_mask, ((0, padding), (0, 0), (0, 0), (0, 0))),
+                                (n_blocks, block) + tuple(ops.shape(step_mask)[1:]))
+        if step_reset is not None:
+            step_reset = ops.reshape(ops.pad(step_reset, ((0, padding), (0, 0), (0, 0), (0, 0))),
+                                     (n_blocks, block) + tuple(ops.shape(step_reset)[1:]))
+        kernel, bias = self.kernels[layer], self.biases[layer][:, None, :]
         recurrent_kernel = self.recurrent_kernels[layer]
         projection = self.projections[layer]
 
-        def step(carry, gates_t):
-            h_prev, c_prev, t = carry
-            mask_t = ops.take(step_mask, t, axis=0)
-            if step_reset is not None:
-                reset_t = ops.take(step_reset, t, axis=0)
-                h_prev = ops.where(reset_t, ops.zeros_like(h_prev), h_prev)
-                c_prev = ops.where(reset_t, ops.zeros_like(c_prev), c_prev)
-            gates = gates_t + ops.matmul(h_prev, recurrent_kernel)
-            h, c = lstm_projection_step(gates, c_prev, projection, self.cell_clip, self.proj_clip)
-            h = ops.where(mask_t, h, h_prev)
-            c = ops.where(mask_t, c, c_prev)
-            # The TensorFlow backend's scan needs outputs shaped like the carry,
-            # and takes a single sequence when the time length is unknown.
-            return (h, c, t + 1), (h, c, t)
+        def run_block(carry, x_block):
+            h_prev, c_prev, k, _ = carry
+            block_mask = ops.take(step_mask, k, axis=0)
+            block_reset = None if step_reset is None else ops.take(step_reset, k, axis=0)
 
-        (h_last, c_last, _), (h_all, _, _) = ops.scan(
-            step, (h0, c0, ops.convert_to_tensor(0, dtype="int32")), gates_in)
+            def step(carry, gates_t):
+                h_prev, c_prev, t = carry
+                mask_t = ops.take(block_mask, t, axis=0)
+                if block_reset is not None:
+                    reset_t = ops.take(block_reset, t, axis=0)
+                    h_prev = ops.where(reset_t, ops.zeros_like(h_prev), h_prev)
+                    c_prev = ops.where(reset_t, ops.zeros_like(c_prev), c_prev)
+                gates = gates_t + ops.matmul(h_prev, recurrent_kernel)
+                h, c = lstm_projection_step(gates, c_prev, projection, self.cell_clip, self.proj_clip)
+                h = ops.where(mask_t, h, h_prev)
+                c = ops.where(mask_t, c, c_prev)
+                # The TensorFlow backend's scan needs outputs shaped like the carry,
+                # and takes a single sequence when the time length is unknown.
+                return (h, c, t + 1), (h, c, t)
+
+            gates_in = ops.matmul(x_block, kernel) + bias
+            (h, c, _), (h_all, _, _) = ops.scan(
+                step, (h_prev, c_prev, ops.convert_to_tensor(0, dtype="int32")), gates_in)
+            carry = (h, c, k + 1, h_all)
+            return carry, carry
+
+        h_block = ops.zeros((block,) + tuple(ops.shape(h0)), dtype=h0.dtype)
+        (h_last, c_last, _, _), (_, _, _, h_blocks) = ops.scan(
+            run_block, (h0, c0, ops.convert_to_tensor(0, dtype="int32"), h_block), x)
+        h_all = ops.reshape(h_blocks, (n_blocks * block,) + tuple(ops.shape(h0)))[:time]
+        step_mask = ops.reshape(step_mask, (n_blocks * block,) + tuple(ops.shape(step_mask)[2:]))[:time]
         outputs = ops.transpose(h_all, (1, 2, 0, 3)) * ops.cast(
             ops.transpose(step_mask, (1, 2, 0, 3)), h_all.dtype)
         return outputs, h_last, c_last
