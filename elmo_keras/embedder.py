@@ -20,7 +20,9 @@ import numpy as np
 from elmo_keras.arguments import check_non_negative_int, check_output_file, check_positive_int
 from elmo_keras.io.digest import file_digest
 from elmo_keras.io.embedding_file import InputFileError  # noqa: F401  (raised by embed_file)
-from elmo_keras.io.embedding_file import ChunkStore, read_sentences, sentence_keys, write_allennlp_hdf5
+# Re-exported: the output formats were first defined here.
+from elmo_keras.io.embedding_file import (OUTPUT_FORMATS, SENTENCE_VECTORS, ChunkStore, read_sentences,  # noqa: F401
+                                          select_layers, sentence_keys, sentence_vector, write_allennlp_hdf5)
 from elmo_keras.models.bilm_files import load_bilm
 # Re-exported: the planners were first defined here. WINDOW_MAX_TOKENS is read
 # from this module at call time, so that patching it here changes the windows.
@@ -33,9 +35,6 @@ from elmo_keras.preprocessing.packing import pack_rows
 from elmo_keras.preprocessing.split import check_splitter, split_sentence
 from elmo_keras.pretrained import resolve_model_files
 
-OUTPUT_FORMATS = ("all", "top", "average")
-# The dataset `embed_file(sentence_vectors=True)` writes.
-SENTENCE_VECTORS = "sentence_vectors"
 # Sentences sorted together by length when embedding without state.
 SORT_WINDOW_BATCHES = 32
 # New tokens per char-CNN call are padded up to a multiple of this.
@@ -45,30 +44,6 @@ TOKEN_BUCKET = 64
 # filters), so a batch of long lines with many distinct tokens is encoded in
 # slices of at most 300-400 MB instead of all at once.
 CHAR_CNN_MAX_TOKENS = 2048
-
-
-def select_layers(embeddings, output_format):
-    """`all` keeps (layers, n, dim); `top` the last layer; `average` the mean."""
-    if output_format == "all":
-        return embeddings
-    if output_format == "top":
-        return embeddings[-1]
-    if output_format == "average":
-        return np.mean(embeddings, axis=0)
-    raise ValueError(f"output_format must be one of {OUTPUT_FORMATS}, got {output_format!r}")
-
-
-def sentence_vector(embedding):
-    """The mean over the tokens of one sentence's vectors: (..., tokens, dim) -> (..., dim).
-
-    An empty sentence (no token) gives zeros.
-
-    >>> sentence_vector(np.ones((3, 0, 4), "float32")).shape
-    (3, 4)
-    """
-    if embedding.shape[-2] == 0:
-        return np.zeros(embedding.shape[:-2] + embedding.shape[-1:], embedding.dtype)
-    return embedding.mean(axis=-2)
 
 
 class ElmoEmbedder:

@@ -24,6 +24,33 @@ from elmo_keras.arguments import check_input_file
 from elmo_keras.io.atomic import atomic_path
 
 _CHUNK_PREFIX = "chunk_"
+OUTPUT_FORMATS = ("all", "top", "average")
+# The dataset `embed_file(sentence_vectors=True)` writes.
+SENTENCE_VECTORS = "sentence_vectors"
+
+
+def select_layers(embeddings, output_format):
+    """`all` keeps (layers, n, dim); `top` the last layer; `average` the mean."""
+    if output_format == "all":
+        return embeddings
+    if output_format == "top":
+        return embeddings[-1]
+    if output_format == "average":
+        return np.mean(embeddings, axis=0)
+    raise ValueError(f"output_format must be one of {OUTPUT_FORMATS}, got {output_format!r}")
+
+
+def sentence_vector(embedding):
+    """The mean over the tokens of one sentence's vectors: (..., tokens, dim) -> (..., dim).
+
+    An empty sentence (no token) gives zeros.
+
+    >>> sentence_vector(np.ones((3, 0, 4), "float32")).shape
+    (3, 4)
+    """
+    if embedding.shape[-2] == 0:
+        return np.zeros(embedding.shape[:-2] + embedding.shape[-1:], embedding.dtype)
+    return embedding.mean(axis=-2)
 
 
 class InputFileError(ValueError):
