@@ -47,17 +47,32 @@ def run_pytest_on_jax(paths, keyword=None, cache_dir=None, timeout=1200):
     cheapest optimisation level and an on-disk compilation cache: compile time
     dominates these tiny programs, and identical programs then compile once.
     """
-    import os
-    import subprocess
-    import sys
-
-    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
+    env = {"JAX_PLATFORMS": "cpu"}
     if cache_dir is not None:
         env.update(XLA_FLAGS=xla_flags("--xla_backend_optimization_level=0",
                                        "--xla_llvm_disable_expensive_passes=true"),
                    JAX_COMPILATION_CACHE_DIR=str(cache_dir), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
                    JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "ignore", *map(str, paths)]
+    return run_pytest_on_backend("jax", paths, keyword, env, timeout)
+
+
+def run_pytest_on_torch(paths, keyword=None, timeout=1200):
+    """Run pytest on `paths` in a child process on the PyTorch backend (on the CPU); return its stdout."""
+    return run_pytest_on_backend("torch", paths, keyword, {"CUDA_VISIBLE_DEVICES": ""}, timeout)
+
+
+def run_pytest_on_backend(backend, paths, keyword=None, env=None, timeout=1200):
+    """Run pytest on `paths` in a child process with KERAS_BACKEND=`backend` and the variables of `env`
+    added to this process's; assert that it passed and return its stdout.
+
+    Keras picks its backend once per process, hence the child.
+    """
+    import subprocess
+    import sys
+
+    env = {**os.environ, "KERAS_BACKEND": backend, **(env or {})}
+    command = [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "-W", "ignore",
+               *map(str, paths)]
     if keyword:
         command += ["-k", keyword]
     result = subprocess.run(command, cwd=pathlib.Path(__file__).parent.parent, env=env, capture_output=True,

@@ -6,6 +6,7 @@ JAX backend too (the last test starts it there).
 """
 
 import keras
+from keras.ops import convert_to_numpy as to_numpy
 import numpy as np
 import pytest
 
@@ -49,7 +50,7 @@ def _layer(**kwargs):
 
 def test_backward_order_reads_real_positions_last_to_first():
     order, index = backward_order(MASKS[:2])
-    order, index = np.asarray(order), np.asarray(index)
+    order, index = to_numpy(order), to_numpy(index)
     np.testing.assert_array_equal(order[0], [8, 7, 6, 5, 4, 3, 0, 1, 2])
     np.testing.assert_array_equal(order[1], [8, 6, 5, 4, 1, 0, 2, 3, 7])
     for b in range(2):
@@ -57,8 +58,8 @@ def test_backward_order_reads_real_positions_last_to_first():
     # A prefix mask: the reversal within the row's length, as before.
     x = np.arange(18).reshape(2, 9)
     order, _ = backward_order(MASKS[2:4])
-    np.testing.assert_array_equal(np.take_along_axis(x, np.asarray(order), 1),
-                                  np.asarray(reverse_within_length(x[..., None], [5, 0]))[..., 0])
+    np.testing.assert_array_equal(np.take_along_axis(x, to_numpy(order), 1),
+                                  to_numpy(reverse_within_length(x[..., None], [5, 0]))[..., 0])
 
 
 @pytest.mark.parametrize("kind", ["fixed", "random"])
@@ -67,15 +68,15 @@ def test_any_mask_gives_the_outputs_of_the_compacted_rows(kind):
     masks = MASKS if kind == "fixed" else _random_masks(rng, 8, 11)
     x = rng.normal(size=masks.shape + (4,)).astype("float32")
     lstm = _layer()
-    y = np.asarray(lstm(x, mask=masks))
+    y = to_numpy(lstm(x, mask=masks))
     compact, compact_mask = _compacted(x, masks)
-    expected = np.asarray(lstm(compact, mask=compact_mask))
+    expected = to_numpy(lstm(compact, mask=compact_mask))
     for b in range(len(x)):
         n = masks[b].sum()
         np.testing.assert_allclose(y[b][:, masks[b]], expected[b][:, :n], atol=1e-6, rtol=0)
         assert np.all(y[b][:, ~masks[b]] == 0)
         if 0 < n:  # and a row of its own, without any padding
-            alone = np.asarray(lstm(x[b][masks[b]][None]))[0]
+            alone = to_numpy(lstm(x[b][masks[b]][None]))[0]
             np.testing.assert_allclose(y[b][:, masks[b]], alone, atol=1e-6, rtol=0)
 
 
@@ -85,9 +86,9 @@ def test_segments_over_a_mask_with_holes_equal_separate_rows():
     ids = np.array([[1, 0, 1, 1, 0, 2, 2, 0, 0, 1, 1, 0]], "int32")
     x = rng.normal(size=(1, 12, 4)).astype("float32")
     lstm = _layer()
-    y = np.asarray(lstm(x, segment_ids=ids))
+    y = to_numpy(lstm(x, segment_ids=ids))
     for positions in ([0, 2, 3], [5, 6], [9, 10]):
-        alone = np.asarray(lstm(x[:, positions]))[0]
+        alone = to_numpy(lstm(x[:, positions]))[0]
         np.testing.assert_allclose(y[0][:, positions], alone, atol=1e-6, rtol=0)
     assert np.all(y[0][:, ids[0] == 0] == 0)
 
@@ -99,7 +100,7 @@ def test_stateful_left_padding_carries_the_state_as_right_padding_does():
     compact, right = _compacted(x, left)
     by_left, by_right = _layer(stateful=True, max_batch_size=3), _layer(stateful=True, max_batch_size=3)
     for _ in range(2):  # the second call starts from the first one's final state
-        y_left, y_right = np.asarray(by_left(x, mask=left)), np.asarray(by_right(compact, mask=right))
+        y_left, y_right = to_numpy(by_left(x, mask=left)), to_numpy(by_right(compact, mask=right))
         for b in range(3):
             np.testing.assert_allclose(y_left[b][:, left[b]], y_right[b][:, : left[b].sum()], atol=1e-6, rtol=0)
         np.testing.assert_allclose(by_left.state_h.numpy(), by_right.state_h.numpy(), atol=1e-6, rtol=0)
@@ -112,7 +113,7 @@ def test_stateful_batch_above_max_batch_size_is_a_clear_error():
                                          r"but was called on a batch of 3 rows"):
         lstm(np.zeros((3, 4, 4), "float32"))
     before = lstm.state_h.numpy().copy()
-    assert np.asarray(lstm(np.ones((2, 4, 4), "float32"))).shape == (2, 2, 4, 8)  # at most 2 rows work
+    assert to_numpy(lstm(np.ones((2, 4, 4), "float32"))).shape == (2, 2, 4, 8)  # at most 2 rows work
     assert np.abs(lstm.state_h.numpy() - before).max() > 0
 
 

@@ -3,6 +3,7 @@
 import pytest
 import numpy as np
 import keras
+from keras.ops import convert_to_numpy as to_numpy
 
 from conftest import FIXTURE_OPTIONS, FIXTURE_WEIGHTS
 
@@ -22,7 +23,7 @@ def test_representation_is_mix_of_embedder_layers():
     elmo = Elmo.from_files(FIXTURE_OPTIONS, FIXTURE_WEIGHTS, num_output_representations=2, dropout=0.0)
     out = elmo(batch_to_ids(SENTENCES))
     expected = ElmoEmbedder(FIXTURE_OPTIONS, FIXTURE_WEIGHTS).embed_batch(SENTENCES)
-    reps, mask = [np.asarray(r) for r in out["elmo_representations"]], np.asarray(out["mask"])
+    reps, mask = [to_numpy(r) for r in out["elmo_representations"]], to_numpy(out["mask"])
     assert len(reps) == 2 and reps[0].shape == (3, 6, 32)
     np.testing.assert_array_equal(mask.sum(axis=1), [5, 6, 1])
     for k, e in enumerate(expected):
@@ -34,8 +35,8 @@ def test_keep_boundaries_and_fixed_mix():
     elmo = Elmo.from_files(FIXTURE_OPTIONS, FIXTURE_WEIGHTS, keep_sentence_boundaries=True, dropout=0.0,
                            scalar_mix_parameters=[0.0, -1e9, -1e9])
     out = elmo(batch_to_ids(SENTENCES[:1]))
-    rep = np.asarray(out["elmo_representations"][0])
-    assert rep.shape == (1, 7, 32) and np.asarray(out["mask"]).sum() == 7
+    rep = to_numpy(out["elmo_representations"][0])
+    assert rep.shape == (1, 7, 32) and to_numpy(out["mask"]).sum() == 7
     layer0 = ElmoEmbedder(FIXTURE_OPTIONS, FIXTURE_WEIGHTS).embed_sentence(SENTENCES[0])[0]
     np.testing.assert_allclose(rep[0, 1:-1], layer0, atol=1e-6)
     assert not elmo.trainable_weights

@@ -7,6 +7,7 @@ dtypes and the other dimensions of a non-empty one.
 """
 
 import keras
+from keras.ops import convert_to_numpy as to_numpy
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -32,7 +33,7 @@ def _check_bilm_outputs(out, time=2):
     assert tuple(out["token_embedding"].shape) == (0, time, P)
     assert tuple(out["activations"].shape) == (0, 3, time, 2 * P)
     assert tuple(out["mask"].shape) == (0, time)
-    assert np.asarray(out["activations"]).dtype == np.float32
+    assert to_numpy(out["activations"]).dtype == np.float32
 
 
 def test_batch_to_ids_of_no_sentence():

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import keras
+from keras.ops import convert_to_numpy as to_numpy
 
 from elmo_keras import (BiLSTM, CharCNN, ConcatProjectionMix, ElmoHead, Highway, LSTMCellWithProjection, ScalarMix,
                         batch_to_ids)
@@ -61,7 +62,7 @@ def test_config_round_trip(layer):
 def test_highway_matches_numpy():
     x = np.random.default_rng(0).normal(size=(3, 5)).astype("float32")
     layer = Highway()
-    y = np.asarray(layer(x))
+    y = to_numpy(layer(x))
     weights = [v.numpy() for v in (layer.carry_kernel, layer.carry_bias, layer.transform_kernel,
                                    layer.transform_bias)]
 
@@ -79,11 +80,11 @@ def test_highway_matches_numpy():
 def test_char_cnn_padding_id_embeds_to_zero_and_shape():
     cnn = CharCNN(filters=[[1, 3], [2, 3]], embedding_dim=4, n_highway=0, projection_dim=6)
     ids = batch_to_ids([["ab"]])
-    out = np.asarray(cnn(ids))
+    out = to_numpy(cnn(ids))
     assert out.shape == (1, 3, 6)
     assert not cnn.use_projection  # 3 + 3 filters == projection 6
     # An all-padding token sees only the zero row: every conv gives its bias.
-    zero_token = np.asarray(cnn(np.zeros((1, 1, 50), "int32")))[0, 0]
+    zero_token = to_numpy(cnn(np.zeros((1, 1, 50), "int32")))[0, 0]
     expected = np.maximum(np.concatenate([cnn.conv_biases[0].numpy(), cnn.conv_biases[1].numpy()]), 0)
     np.testing.assert_allclose(zero_token, expected, atol=1e-7)
 
@@ -99,7 +100,7 @@ def test_char_cnn_gives_the_same_vectors_on_trimmed_character_slots(activation):
         ids = batch_to_ids([tokens])
         trimmed = trim_padding_characters(ids, widest_filter=7)
         assert trimmed.shape[-1] == min(50, -(-(max(len(t.encode()) for t in tokens) + 2 + 7) // 8) * 8)
-        np.testing.assert_allclose(np.asarray(cnn(trimmed)), np.asarray(cnn(ids)), atol=1e-6)
+        np.testing.assert_allclose(to_numpy(cnn(trimmed)), to_numpy(cnn(ids)), atol=1e-6)
 
 
 def test_lstm_cell_in_keras_rnn_matches_numpy():
@@ -107,7 +108,7 @@ def test_lstm_cell_in_keras_rnn_matches_numpy():
     x = rng.normal(size=(2, 4, 3)).astype("float32")
     cell = LSTMCellWithProjection(5, 2, cell_clip=0.5, proj_clip=0.2)
     rnn = keras.layers.RNN(cell, return_sequences=True)
-    y = np.asarray(rnn(x))
+    y = to_numpy(rnn(x))
     w, u, b, p = (v.numpy() for v in (cell.kernel, cell.recurrent_kernel, cell.bias, cell.projection))
     h, c = np.zeros((2, 2)), np.zeros((2, 5))
     for t in range(4):
@@ -123,7 +124,7 @@ def test_bilstm_equals_two_keras_rnns_of_the_cell():
     rng = np.random.default_rng(2)
     x = rng.normal(size=(2, 6, 4)).astype("float32")
     lstm = BiLSTM(units=5, projection_dim=4, n_layers=1, cell_clip=3.0, proj_clip=3.0)
-    y = np.asarray(lstm(x))
+    y = to_numpy(lstm(x))
     for d, backwards in ((0, False), (1, True)):
         cell = LSTMCellWithProjection(5, 4, cell_clip=3.0, proj_clip=3.0)
         rnn = keras.layers.RNN(cell, return_sequences=True, go_backwards=backwards)
@@ -131,7 +132,7 @@ def test_bilstm_equals_two_keras_rnns_of_the_cell():
         for target, source in ((cell.kernel, lstm.kernels[0]), (cell.recurrent_kernel, lstm.recurrent_kernels[0]),
                                (cell.bias, lstm.biases[0]), (cell.projection, lstm.projections[0])):
             target.assign(source.numpy()[d])
-        out = np.asarray(rnn(x))
+        out = to_numpy(rnn(x))
         if backwards:
             out = out[:, ::-1]
         np.testing.assert_allclose(y[:, 0, :, 4 * d : 4 * d + 4], out, atol=1e-5)
@@ -139,7 +140,7 @@ def test_bilstm_equals_two_keras_rnns_of_the_cell():
 
 def test_reverse_within_length():
     x = np.arange(10, dtype="float32").reshape(2, 5)[..., None]
-    y = np.asarray(reverse_within_length(x, np.array([3, 0])))[..., 0]
+    y = to_numpy(reverse_within_length(x, np.array([3, 0])))[..., 0]
     np.testing.assert_array_equal(y, [[2, 1, 0, 3, 4], [5, 6, 7, 8, 9]])
 
 
@@ -148,9 +149,9 @@ def test_bilstm_mask_zeroes_padding_and_state_ignores_it():
     x = rng.normal(size=(2, 5, 4)).astype("float32")
     mask = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], bool)
     lstm = BiLSTM(units=6, projection_dim=4, n_layers=2, use_skip_connections=True)
-    y = np.asarray(lstm(x, mask=mask))
+    y = to_numpy(lstm(x, mask=mask))
     assert np.all(y[0, :, 3:] == 0)
-    alone = np.asarray(lstm(x[:1, :3]))
+    alone = to_numpy(lstm(x[:1, :3]))
     np.testing.assert_allclose(y[0, :, :3], alone[0], atol=1e-6)
 
 
@@ -173,10 +174,10 @@ def test_bilstm_packed_segments_equal_separate_rows():
             segment_ids[r, offset : offset + lengths[k]] = 1 + (segment + 1) % 2
             where[k] = (r, offset)
             offset += lengths[k]
-    y = np.asarray(lstm(packed, segment_ids=segment_ids))
+    y = to_numpy(lstm(packed, segment_ids=segment_ids))
     for k, x in enumerate(xs):
         r, offset = where[k]
-        np.testing.assert_allclose(y[r, :, offset : offset + lengths[k]], np.asarray(lstm(x[None]))[0],
+        np.testing.assert_allclose(y[r, :, offset : offset + lengths[k]], to_numpy(lstm(x[None]))[0],
                                    atol=1e-6)
     assert np.all(y[0, :, 8:] == 0) and np.all(y[1, :, 7:] == 0)
 
@@ -186,9 +187,9 @@ def test_bilstm_segment_ids_of_one_sentence_a_row_equal_the_mask():
     x = rng.normal(size=(2, 5, 4)).astype("float32")
     mask = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], bool)
     lstm = BiLSTM(units=6, projection_dim=4, n_layers=1, stateful=True, max_batch_size=2)
-    by_mask = [np.asarray(lstm(x, mask=mask)) for _ in range(2)]
+    by_mask = [to_numpy(lstm(x, mask=mask)) for _ in range(2)]
     lstm.reset_states()
-    by_segments = [np.asarray(lstm(x, segment_ids=mask.astype("int32"))) for _ in range(2)]
+    by_segments = [to_numpy(lstm(x, segment_ids=mask.astype("int32"))) for _ in range(2)]
     np.testing.assert_array_equal(by_mask, by_segments)
 
 
@@ -196,11 +197,11 @@ def test_bilstm_stateful_carries_rows_and_resets():
     rng = np.random.default_rng(4)
     x = rng.normal(size=(3, 4, 4)).astype("float32")
     lstm = BiLSTM(units=6, projection_dim=4, n_layers=1, stateful=True, max_batch_size=3)
-    first = np.asarray(lstm(x))
-    second = np.asarray(lstm(x))
+    first = to_numpy(lstm(x))
+    second = to_numpy(lstm(x))
     assert np.abs(first - second).max() > 1e-3
     lstm.reset_states()
-    np.testing.assert_allclose(np.asarray(lstm(x)), first, atol=1e-6)
+    np.testing.assert_allclose(to_numpy(lstm(x)), first, atol=1e-6)
     # A smaller batch uses and updates rows [:2]; row 2 keeps its state.
     before = lstm.state_h.numpy()[:, :, 2].copy()
     lstm(x[:2])
@@ -219,18 +220,18 @@ def test_bilstm_initial_state_and_return_state_are_the_carried_state():
     stateful.build(x.shape)
     for target, source in zip(stateful.trainable_weights, stateless.trainable_weights):
         target.assign(source)
-    y1, h, c = (np.asarray(t) for t in stateless(x, mask=mask, return_state=True))
+    y1, h, c = (to_numpy(t) for t in stateless(x, mask=mask, return_state=True))
     assert h.shape == (2, 2, 3, 4) and c.shape == (2, 2, 3, 6)
-    np.testing.assert_array_equal(np.asarray(stateful(x, mask=mask)), y1)
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(stateful.state_h), h)
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(stateful.state_c), c)
-    y2 = np.asarray(stateless(x, mask=mask, initial_state=(h, c)))
-    np.testing.assert_array_equal(np.asarray(stateful(x, mask=mask)), y2)
+    np.testing.assert_array_equal(to_numpy(stateful(x, mask=mask)), y1)
+    np.testing.assert_array_equal(to_numpy(stateful.state_h), h)
+    np.testing.assert_array_equal(to_numpy(stateful.state_c), c)
+    y2 = to_numpy(stateless(x, mask=mask, initial_state=(h, c)))
+    np.testing.assert_array_equal(to_numpy(stateful(x, mask=mask)), y2)
     assert np.abs(y2 - y1).max() > 1e-3
     # An explicit initial state leaves a stateful layer's carried state alone.
-    before = keras.ops.convert_to_numpy(stateful.state_h).copy()
-    np.testing.assert_array_equal(np.asarray(stateful(x, mask=mask, initial_state=(h, c))), y2)
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(stateful.state_h), before)
+    before = to_numpy(stateful.state_h).copy()
+    np.testing.assert_array_equal(to_numpy(stateful(x, mask=mask, initial_state=(h, c))), y2)
+    np.testing.assert_array_equal(to_numpy(stateful.state_h), before)
     # The functional API sees the three outputs.
     outputs = stateless(keras.Input((None, 4)), return_state=True)
     assert [tuple(t.shape) for t in outputs] == [(None, 2, None, 8), (2, 2, None, 4), (2, 2, None, 6)]
@@ -240,7 +241,7 @@ def test_scalar_mix_numbers():
     acts = np.random.default_rng(5).normal(size=(2, 3, 4, 5)).astype("float32")
     mix = ScalarMix(3, initial_weights=[0.0, 1.0, 2.0], initial_scale=0.5)
     w = np.exp([0.0, 1.0, 2.0]) / np.exp([0.0, 1.0, 2.0]).sum()
-    np.testing.assert_allclose(np.asarray(mix(acts)), 0.5 * np.einsum("k,bktd->btd", w, acts), atol=1e-6)
+    np.testing.assert_allclose(to_numpy(mix(acts)), 0.5 * np.einsum("k,bktd->btd", w, acts), atol=1e-6)
     assert len(mix.trainable_weights) == 2
     fixed = ScalarMix(3, trainable_weights_=False)
     fixed.build(acts.shape)
@@ -250,7 +251,7 @@ def test_scalar_mix_numbers():
 def test_scalar_mix_layer_norm_uses_real_tokens_of_whole_batch():
     acts = np.random.default_rng(6).normal(size=(2, 2, 3, 4)).astype("float32")
     mask = np.array([[1, 1, 0], [1, 0, 0]], bool)
-    out = np.asarray(ScalarMix(2, do_layer_norm=True)(acts, mask=mask))
+    out = to_numpy(ScalarMix(2, do_layer_norm=True)(acts, mask=mask))
     expected = 0
     for k in range(2):
         real = acts[:, k][mask]
@@ -262,13 +263,13 @@ def test_scalar_mix_layer_norm_uses_real_tokens_of_whole_batch():
 def test_scalar_mix_l2_loss():
     mix = ScalarMix(3, initial_weights=[1.0, 2.0, 0.0], l2_coef=0.01)
     mix(np.ones((1, 3, 2, 2), "float32"))
-    assert float(sum(mix.losses)) == pytest.approx(0.01 * 5.0)
+    assert float(to_numpy(sum(mix.losses))) == pytest.approx(0.01 * 5.0)
 
 
 def test_concat_projection_mix_uses_char_vector_once():
     acts = np.random.default_rng(7).normal(size=(2, 3, 4, 6)).astype("float32")
     mix = ConcatProjectionMix(5)
-    out = np.asarray(mix(acts, mask=np.array([[1, 1, 1, 0]] * 2, bool)))
+    out = to_numpy(mix(acts, mask=np.array([[1, 1, 1, 0]] * 2, bool)))
     concat = np.concatenate([acts[:, 0, :, :3], acts[:, 1], acts[:, 2]], axis=-1)
     assert mix.kernel.shape == (15, 5)
     np.testing.assert_allclose(out[:, :3], (concat @ mix.kernel.numpy())[:, :3], atol=1e-5)
@@ -278,8 +279,8 @@ def test_concat_projection_mix_uses_char_vector_once():
 def test_bilstm_stateless_call_takes_inputs_of_another_dtype():
     lstm = BiLSTM(units=6, projection_dim=4, n_layers=2, cell_clip=3.0, proj_clip=3.0)
     x = np.random.default_rng(7).normal(size=(2, 5, 4)).astype("float32")
-    expected = np.asarray(lstm(x))
+    expected = to_numpy(lstm(x))
     y, _ = lstm.stateless_call(lstm.trainable_variables, lstm.non_trainable_variables,
                                keras.ops.cast(x, "bfloat16"))
     assert keras.backend.standardize_dtype(y.dtype) == "float32"
-    np.testing.assert_allclose(np.asarray(y), expected, atol=0.05)
+    np.testing.assert_allclose(to_numpy(y), expected, atol=0.05)

@@ -327,10 +327,14 @@ class BiLSTM(keras.layers.Layer):
         # Where the batch size is unknown when traced (TensorFlow graphs), the
         # slice is the check: unlike `[:, :, :batch]`, which would cut to the
         # rows kept, it fails when asked for more, and TensorFlow's message
-        # names this scope.
+        # names this scope. A copy: the value as read, as TensorFlow and JAX
+        # read a variable. On PyTorch the slice would be a view of the
+        # variable, which the final state then overwrites in place while
+        # autograd still needs the values read (for the gradient of the
+        # first step's recurrent kernel and forget gate).
         with keras.name_scope(f"stateful_batch_larger_than_max_batch_size_{self.max_batch_size}"):
-            return ops.slice(ops.convert_to_tensor(variable), (0, 0, 0, 0),
-                             (self.n_layers, 2, batch, variable.shape[-1]))
+            return ops.copy(ops.slice(ops.convert_to_tensor(variable), (0, 0, 0, 0),
+                                      (self.n_layers, 2, batch, variable.shape[-1])))
 
     def call(self, inputs, mask=None, training=None, segment_ids=None, initial_state=None, return_state=False):
         batch, time = ops.shape(inputs)[0], ops.shape(inputs)[1]
