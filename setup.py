@@ -29,6 +29,7 @@ HUB = ["tensorflow-hub>=0.16.1,<0.17"]  # brings tf_keras, which hub.KerasLayer 
 EXTRAS = {
     "tf": TENSORFLOW,
     "jax": ["jax==0.10.2", "jaxlib==0.10.2"],  # the CPU build; use with KERAS_BACKEND=jax
+    "torch": ["torch>=2.13,<3"],  # use with KERAS_BACKEND=torch; tested with 2.13.0
     "hub": HUB,
     # elmo_keras.beam and `elmo-keras embed-beam` import Beam, on first use only (the rest of the package
     # and its command line run without it). 2.77.0 co-installs with TensorFlow 2.20 and numpy 2.4 on
