@@ -25,7 +25,9 @@ BUNDLED_MODEL = [f"default/{name}" for name in (
     "training_options.json", "make_corpus.py", "savedmodel/*/*.pb", "savedmodel/*/variables/*", "savedmodel/*/assets.extra/*")]
 
 TENSORFLOW = ["tensorflow==2.20.0", "tensorflow-text==2.20.1"]
-HUB = ["tensorflow-hub>=0.16.1,<0.17"]  # brings tf_keras, which hub.KerasLayer is built on
+# tensorflow-hub brings tf_keras, which hub.KerasLayer is built on, and imports pkg_resources, which
+# setuptools 81 removed.
+HUB = ["tensorflow-hub>=0.16.1,<0.17", "setuptools<81"]
 EXTRAS = {
     "tf": TENSORFLOW,
     "jax": ["jax==0.10.2", "jaxlib==0.10.2"],  # the CPU build; use with KERAS_BACKEND=jax
