@@ -29,6 +29,21 @@ def write_random_model(directory, options, seed=0, scale=1.0):
     return save_random_bilm(directory, options, seed=seed, scale=scale)
 
 
+def _bf16_training_aborts():
+    from cpu_isa import cpu_flags
+
+    return bool(os.environ.get("ONEDNN_MAX_CPU_ISA")) and "avx512_bf16" in cpu_flags()
+
+
+# TensorFlow 2.20's oneDNN aborts the process (SIGABRT, "Fatal Python error: Aborted") in bfloat16 training
+# when ONEDNN_MAX_CPU_ISA holds it below the CPU's own bfloat16 instructions (seen on an AMD EPYC with
+# avx512_bf16 under ONEDNN_MAX_CPU_ISA=AVX2, with and without this round's changes). The tests that train in
+# bfloat16 skip there; the full run, without the cap, runs them.
+skip_where_bf16_training_aborts = pytest.mark.skipif(
+    _bf16_training_aborts(), reason="oneDNN of TensorFlow 2.20 aborts in bfloat16 training when "
+                                    "ONEDNN_MAX_CPU_ISA is set below this CPU's avx512_bf16")
+
+
 def xla_flags(*flags):
     """XLA_FLAGS for a child process: this process's own (a lowered instruction set of CI's second
     run, `tests/cpu_isa.py`, stays in force) followed by `flags`."""

@@ -20,8 +20,7 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import FIXTURE_OPTIONS, FIXTURE_WEIGHTS, xla_flags
-from cpu_isa import cpu_flags
+from conftest import FIXTURE_OPTIONS, FIXTURE_WEIGHTS, skip_where_bf16_training_aborts, xla_flags
 
 from elmo_keras import Elmo
 
@@ -130,14 +129,7 @@ def mixed_bfloat16():
         keras.mixed_precision.set_global_policy("float32")
 
 
-# TensorFlow 2.20's oneDNN aborts the process (SIGABRT, "Fatal Python error: Aborted") in bfloat16 training
-# when ONEDNN_MAX_CPU_ISA holds it below the CPU's own bfloat16 instructions (seen on an AMD EPYC with
-# avx512_bf16 under ONEDNN_MAX_CPU_ISA=AVX2, at this commit and at the one before any change of this test).
-_BF16_ABORTS = bool(os.environ.get("ONEDNN_MAX_CPU_ISA")) and "avx512_bf16" in cpu_flags()
-
-
-@pytest.mark.skipif(_BF16_ABORTS, reason="oneDNN of TensorFlow 2.20 aborts in bfloat16 training when "
-                                         "ONEDNN_MAX_CPU_ISA is set below this CPU's avx512_bf16")
+@skip_where_bf16_training_aborts
 def test_mixed_bfloat16_trains_one_epoch_without_nan(mixed_bfloat16):
     keras.utils.set_random_seed(0)
     x, y = finetune.encode(finetune.load_wordnet_pos("train", 64))

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import run_pytest_on_jax
+from conftest import run_pytest_on_jax, skip_where_bf16_training_aborts
 
 from elmo_keras.models.language_model import (
     LanguageModel,
@@ -255,6 +255,7 @@ def test_sampled_softmax_trains_and_full_softmax_evaluates():
     assert full.num_sampled is None
 
 
+@skip_where_bf16_training_aborts
 def test_mixed_precision_keeps_state_and_softmax_in_float32():
     policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_bfloat16")
