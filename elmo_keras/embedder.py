@@ -12,6 +12,7 @@ Example:
 """
 
 import collections
+import functools
 import sys
 
 import keras
@@ -23,6 +24,8 @@ from elmo_keras.io.embedding_file import InputFileError  # noqa: F401  (raised b
 # Re-exported: the output formats were first defined here.
 from elmo_keras.io.embedding_file import (OUTPUT_FORMATS, SENTENCE_VECTORS, ChunkStore, read_sentences,  # noqa: F401
                                           select_layers, sentence_keys, sentence_vector, write_allennlp_hdf5)
+from elmo_keras.io.embedding_file import StreamedVectors, check_disk_room
+from elmo_keras.long_line import LongLine
 from elmo_keras.models.bilm_files import load_bilm
 # Re-exported: the planners were first defined here. WINDOW_MAX_TOKENS is read
 # from this module at call time, so that patching it here changes the windows.
@@ -85,9 +88,12 @@ class ElmoEmbedder:
             `</S>`, rounded up to a multiple of `LENGTH_BUCKET`) of at most
             this many token positions, which bounds the memory of a model
             call (rows x time x the LSTM's size); a sentence longer than the
-            budget is a batch of its own, embedded whole and exactly (memory
-            then grows with its length alone). Vectors do not depend on it.
-            None: batches of `batch_size` sentences whatever their length.
+            budget runs alone, in blocks of that many steps with the LSTM
+            states carried from block to block (`elmo_keras.long_line`), so
+            that only its output grows with its length (and `embed_file`
+            writes that to disk block by block). Vectors do not depend on
+            it. None: batches of `batch_size` sentences whatever their
+            length, and a sentence in one call however long.
             With `stateful=True` it does not apply: stateful batches are
             always `batch_size` consecutive sentences (each row carries its
             state), so lower `batch_size` for long lines there.
@@ -134,6 +140,8 @@ class ElmoEmbedder:
         self._widest_filter = self.options.char_cnn.widest_filter
         self._token_encoder = self.model.token_encoder()
         self._contextualizer = self.model.contextualizer(packed=self.pack_sentences)
+        self._jit_compile = jit_compile
+        self._direction_block = None  # built for the first line longer than the budget
         if keras.backend.backend() == "tensorflow":
             for model in (self.model, self._token_encoder, self._contextualizer):
                 model.jit_compile = jit_compile
@@ -225,6 +233,20 @@ class ElmoEmbedder:
             {"token_embedding": table[index], "segment_ids": segment_ids})["activations"]
         return activations, placement
 
+    def _is_long(self, sentence, max_tokens):
+        """Whether a stateless sentence runs in blocks: its padded length exceeds the budget."""
+        return not self.stateful and max_tokens is not None and self._padded_length([sentence]) > max_tokens
+
+    def _long_line(self, sentence, max_tokens):
+        """`sentence` as a `LongLine`, embedded in blocks of `max_tokens` steps when its vectors are asked for."""
+        if self._direction_block is None:
+            self._direction_block = self.model.direction_block()
+            if keras.backend.backend() == "tensorflow":
+                self._direction_block.jit_compile = self._jit_compile
+        lstm = self.options.lstm
+        return LongLine(list(sentence), self._vectors_for, self._direction_block, max_tokens, lstm.n_layers,
+                        lstm.dim, lstm.projection_dim)
+
     def embed_batch(self, batch):
         """Embed a list of token lists; return one array per sentence.
 
@@ -245,6 +267,12 @@ class ElmoEmbedder:
         if self.stateful and len(batch) > self.batch_size:
             raise ValueError(f"stateful embedding takes at most batch_size={self.batch_size} sentences "
                              f"per batch, got {len(batch)}")
+        long = [i for i, s in enumerate(batch) if self._is_long(s, max_tokens)]
+        if long:
+            rest = [i for i in range(len(batch)) if i not in set(long)]
+            results = dict(zip(rest, self._embed_batch([batch[i] for i in rest], max_tokens=max_tokens)))
+            results.update((i, self._long_line(batch[i], max_tokens).array()) for i in long)
+            return [results[i] for i in range(len(batch))]
         activations, placement = self._activations(batch, max_tokens)
         activations = np.asarray(activations, dtype=np.float32)
         return [np.ascontiguousarray(activations[r, :, offset + 1 : offset + len(s) + 1])
@@ -296,6 +324,11 @@ class ElmoEmbedder:
         >>> [v.shape for v in embedder.embed_sentences([["a"] * 300, ["b", "c"]], max_tokens_per_batch=64)]
         [(3, 300, 32), (3, 2, 32)]
         """
+        for item in self._embed_items(sentences, batch_size, max_tokens_per_batch):
+            yield item.array() if isinstance(item, LongLine) else item
+
+    def _embed_items(self, sentences, batch_size, max_tokens_per_batch):
+        """`embed_sentences`, with a `LongLine` (not yet embedded) for each sentence longer than the budget."""
         batch_size = self._checked_batch_size(batch_size)
         budget = self._checked_budget(max_tokens_per_batch)
         window = batch_size if self.stateful else batch_size * SORT_WINDOW_BATCHES
@@ -328,8 +361,8 @@ class ElmoEmbedder:
         """
         if output_format not in OUTPUT_FORMATS:
             raise ValueError(f"output_format: expected one of {OUTPUT_FORMATS}, found {output_format!r}")
-        vectors = [sentence_vector(select_layers(v, output_format))
-                   for v in self.embed_sentences(sentences, batch_size, max_tokens_per_batch)]
+        vectors = [_sentence_vector(v, output_format)
+                   for v in self._embed_items(sentences, batch_size, max_tokens_per_batch)]
         if not vectors:
             shape = (0, self.dim) if output_format != "all" else (0, self.num_layers, self.dim)
             return np.zeros(shape, "float32")
@@ -343,6 +376,9 @@ class ElmoEmbedder:
         results = [None] * len(chunk)
         packed = self.pack_sentences and bool(self.token_cache_size)
         for indices in budget_batches([len(s) for s in chunk], batch_size, budget, packed=packed):
+            if len(indices) == 1 and self._is_long(chunk[indices[0]], budget):
+                results[indices[0]] = self._long_line(chunk[indices[0]], budget)
+                continue
             for i, emb in zip(indices, self._embed_batch([chunk[i] for i in indices], max_tokens=budget)):
                 results[i] = emb
         yield from results
@@ -390,8 +426,8 @@ class ElmoEmbedder:
         sentences = read_sentences(input_file)
         keys = sentence_keys(input_file, sentences, use_sentence_keys)
         chunk_size = batch_size * SORT_WINDOW_BATCHES
-        plan = plan_chunks([len(split_sentence(s, tokenizer)) for s in sentences], chunk_size,
-                           unit=batch_size if self.stateful else 1, max_tokens=WINDOW_MAX_TOKENS)
+        lengths = [len(split_sentence(s, tokenizer)) for s in sentences]
+        plan = plan_chunks(lengths, chunk_size, unit=batch_size if self.stateful else 1, max_tokens=WINDOW_MAX_TOKENS)
         fingerprint = {
             "input_sha256": file_digest(input_file), "n_sentences": len(sentences),
             "weights_sha256": self._weights_digest(), "options": self.options.to_dict(),
@@ -405,6 +441,16 @@ class ElmoEmbedder:
             fingerprint["chunk_max_tokens"] = WINDOW_MAX_TOKENS
         chunks = ChunkStore(output_file, fingerprint)
         done = sum(end - start for start, end in plan if chunks.has(start))
+        # Bytes a token's vectors take, or a line's vector: in the output, and in the chunks still to write.
+        size = 4 * self.dim * (self.num_layers if output_format == "all" else 1)
+        weights = [1] * len(lengths) if sentence_vectors else lengths
+        try:
+            check_disk_room(output_file, size * (sum(weights) + sum(
+                sum(weights[start:end]) for start, end in plan if not chunks.has(start))))
+        except OSError:
+            if not done:
+                chunks.remove()  # only its manifest: nothing of the user's
+            raise
         if done and progress:
             print(f"resuming {output_file}: {done} of {len(sentences)} sentences were already embedded",
                   file=sys.stderr)
@@ -416,11 +462,12 @@ class ElmoEmbedder:
                 continue
             tokens = [split_sentence(s, tokenizer) for s in sentences[start:end]]
             # Stateful runs recompute finished chunks to rebuild the state.
-            vectors = list(self.embed_sentences(tokens, batch_size, budget))
+            vectors = list(self._embed_items(tokens, batch_size, budget))
             if not chunks.has(start):
-                vectors = [select_layers(v, output_format) for v in vectors]
                 if sentence_vectors:
-                    vectors = [np.stack([sentence_vector(v) for v in vectors])]
+                    vectors = [np.stack([_sentence_vector(v, output_format) for v in vectors])]
+                else:
+                    vectors = [_selected(v, output_format) for v in vectors]
                 chunks.write(start, vectors)
             bar.update(len(tokens))
         bar.close()
@@ -436,6 +483,21 @@ class ElmoEmbedder:
         if getattr(self, "_weights_sha256", None) is None:
             self._weights_sha256 = file_digest(self.weight_file)
         return self._weights_sha256
+
+
+def _sentence_vector(vectors, output_format):
+    """The mean over the tokens of a sentence's vectors (an array or a `LongLine`) in `output_format`."""
+    if isinstance(vectors, LongLine):
+        return vectors.sentence_vector(output_format)
+    return sentence_vector(select_layers(vectors, output_format))
+
+
+def _selected(vectors, output_format):
+    """The layers of `output_format`: an array, or `StreamedVectors` that write a `LongLine` block by block."""
+    if isinstance(vectors, LongLine):
+        return StreamedVectors(vectors.output_shape(output_format),
+                               functools.partial(vectors.write, output_format=output_format))
+    return select_layers(vectors, output_format)
 
 
 def _progress(total, enabled, initial=0):

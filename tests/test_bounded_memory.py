@@ -4,8 +4,9 @@ A batch's model call holds rows x time x (the LSTM's size) floats, and the
 char-CNN about slots x filters floats per new token, so the budget
 `max_tokens_per_batch` (rows x padded length), the slices of
 `CHAR_CNN_MAX_TOKENS` new tokens and the windows of `WINDOW_MAX_TOKENS` tokens
-bound what one call and one window hold; a sentence longer than the budget is
-a batch of its own. The tests check every model call's shape against the
+bound what one call and one window hold; a sentence longer than the budget
+runs alone in blocks of that many steps, the LSTM state carried between them
+(`elmo_keras.long_line`), and `embed_file` writes it block by block. The tests check every model call's shape against the
 budget and that vectors are those without a budget: to `tolerance()` where the
 batches differ in shape (float32 rounding of other kernels' summation orders,
 see `reference_bilm.batching_tolerance`), bit for bit where the very same
@@ -15,6 +16,7 @@ Run as a script to measure peak memory at a benchmark size (random weights),
 each case in a fresh process (`ru_maxrss`):
 
     python tests/test_bounded_memory.py --config small
+    python tests/test_bounded_memory.py --config original --cases line_1000 line_50000 --embed-file
 """
 
 import argparse
@@ -26,6 +28,7 @@ import subprocess
 import sys
 import time
 
+import h5py
 import numpy as np
 import pytest
 
@@ -36,6 +39,8 @@ from conftest import FIXTURE_OPTIONS, FIXTURE_WEIGHTS  # noqa: E402
 from reference_bilm import batching_tolerance  # noqa: E402
 
 from elmo_keras import embedder as embedder_module  # noqa: E402
+from elmo_keras import long_line  # noqa: E402
+from elmo_keras.io import embedding_file  # noqa: E402
 from elmo_keras.cli import main  # noqa: E402
 from elmo_keras.layers import bilstm as bilstm_module  # noqa: E402
 from elmo_keras.embedder import (CHAR_CNN_MAX_TOKENS, ElmoEmbedder, budget_batches, padded_length,  # noqa: E402
@@ -206,21 +211,104 @@ def test_char_cnn_runs_in_slices_and_the_cache_still_answers(monkeypatch):
     assert_close(again, whole.embed_sentence(sentence[-50:]))
 
 
-def test_a_20000_token_sentence_is_a_batch_of_its_own_and_exact(embedders):
-    embedder = embedders["packed"]
+def _block_calls(embedder):
+    """Shapes of the direction-block calls an embedder makes from now on (the block model is built on first use)."""
+    embedder.embed_sentence(["x"] * embedder.max_tokens_per_batch)  # longer than the budget: builds the block model
+    calls, model = [], embedder._direction_block
+    original = model.predict_on_batch
+
+    def spy(x):
+        calls.append(tuple(x["forward"].shape))
+        return original(x)
+
+    model.predict_on_batch = spy
+    return calls
+
+
+def test_a_20000_token_sentence_runs_in_blocks_of_the_budget_with_the_vectors_of_one_call(embedders):
+    embedder = ElmoEmbedder(FIXTURE_OPTIONS, FIXTURE_WEIGHTS, max_tokens_per_batch=512)
     rng = np.random.default_rng(2)
     long_sentence = random_words(rng, 20_000)
     short = [random_words(rng, 5), random_words(rng, 12)]
-    shapes = CallShapes(embedder)
-    out = list(embedder.embed_sentences([short[0], long_sentence, short[1]], max_tokens_per_batch=512))
+    shapes, blocks = CallShapes(embedder), _block_calls(embedder)
+    out = list(embedder.embed_sentences([short[0], long_sentence, short[1]]))
     assert [v.shape for v in out] == [(3, 5, 32), (3, 20_000, 32), (3, 12, 32)]
-    assert (1, padded_length(20_000)) in [c[:2] for c in shapes.contextualizer]
-    assert np.all(np.isfinite(out[1]))
-    # The char-CNN layer and the forward LSTM at a position read the tokens up to it only: the
-    # first 40 tokens' vectors equal those of the 40-token prefix embedded alone.
-    prefix = embedder.embed_sentence(long_sentence[:40])
-    assert_close(out[1][:, :40, :16], prefix[:, :, :16])
+    # 20,002 positions with <S> and </S>: 40 blocks of 512 steps a direction, and no call on the whole line.
+    assert blocks == [(1, 512, 16)] * 40
+    assert all(rows * time <= 512 for rows, time, *_ in shapes.contextualizer + shapes.full)
+    whole = embedders["packed"].embed_sentence(long_sentence)  # no budget: the line in one call
+    assert_close(out[1], whole)
     assert_close(out[0], embedder.embed_sentence(short[0]))
+
+
+def test_the_tolerance_rejects_blocks_that_lose_their_state(embedders):
+    """A block that starts from zeros, or a backward block read forward, moves vectors far beyond it."""
+    sentence = random_words(np.random.default_rng(12), 300)
+    whole = embedders["packed"].embed_sentence(sentence)
+    embedder = ElmoEmbedder(FIXTURE_OPTIONS, FIXTURE_WEIGHTS, max_tokens_per_batch=64)
+    _block_calls(embedder)
+    assert_close(embedder.embed_sentence(sentence), whole)
+    model = embedder._direction_block
+    original = model.predict_on_batch
+    bugs = {"state dropped": lambda x: {**x, "h": 0 * x["h"], "c": 0 * x["c"]},
+            "backward block in position order": lambda x: {**x, "backward": x["backward"][:, ::-1]}}
+    for bug, change in bugs.items():
+        model.predict_on_batch = lambda x, change=change: original(change(x))
+        worst = np.abs(embedder.embed_sentence(sentence) - whole).max()
+        assert worst > 50 * tolerance(), (bug, worst / tolerance())
+    model.predict_on_batch = original
+
+
+@pytest.mark.parametrize("output_format", ["all", "top", "average"])
+def test_embed_file_writes_a_long_line_block_by_block(tmp_path, embedders, monkeypatch, output_format):
+    rng = np.random.default_rng(13)
+    lines = [random_words(rng, 4), random_words(rng, 3000), [], random_words(rng, 9)]
+    (tmp_path / "in.txt").write_text("".join(" ".join(words) + "\n" for words in lines), encoding="utf-8")
+    monkeypatch.setattr(embedding_file, "COPY_TOKENS", 1000)  # the copy into the output in parts, too
+    streamed = []
+    original = embedding_file.ChunkStore.write
+
+    def write(self, start, vectors):
+        streamed.extend(type(v).__name__ for v in vectors)
+        return original(self, start, vectors)
+
+    monkeypatch.setattr(embedding_file.ChunkStore, "write", write)
+    embedder = ElmoEmbedder(FIXTURE_OPTIONS, FIXTURE_WEIGHTS, max_tokens_per_batch=256)
+    embedder.embed_file(str(tmp_path / "in.txt"), str(tmp_path / "out.hdf5"), output_format=output_format,
+                        progress=False)
+    assert streamed == ["ndarray", "StreamedVectors", "ndarray", "ndarray"]
+    with h5py.File(tmp_path / "out.hdf5", "r") as f:
+        for i, words in enumerate(lines):
+            expected = embedding_file.select_layers(embedders["packed"].embed_sentence(words), output_format)
+            assert_close(f[str(i)][...], expected)
+    assert not (tmp_path / "out.hdf5.partial").exists()
+
+
+def test_sentence_vectors_of_a_long_line_in_blocks(embedders):
+    sentence = random_words(np.random.default_rng(14), 2000)
+    embedder = ElmoEmbedder(FIXTURE_OPTIONS, FIXTURE_WEIGHTS, max_tokens_per_batch=128)
+    whole = embedders["packed"].embed_sentence(sentence).astype(np.float64)
+    for output_format in ("all", "top", "average"):
+        ours = embedder.sentence_vectors([sentence, ["a"]], output_format)[0]
+        expected = embedding_file.select_layers(whole, output_format).mean(axis=-2)
+        # The float32 mean of 2,000 values adds at most n * eps * max|x| to the vectors' own tolerance.
+        bound = tolerance() + len(sentence) * np.finfo(np.float32).eps * np.abs(whole).max()
+        np.testing.assert_allclose(ours, expected, rtol=0, atol=bound)
+
+
+def test_a_line_whose_output_cannot_fit_in_memory_is_refused_before_any_work(monkeypatch, tmp_path):
+    embedder = ElmoEmbedder(FIXTURE_OPTIONS, FIXTURE_WEIGHTS, max_tokens_per_batch=64)
+    monkeypatch.setattr(long_line, "available_memory", lambda: 10 * 2**20)  # 10 MiB
+    sentence = ["w"] * 200_000  # (3, 200000, 32) float32: 73 MiB
+    with pytest.raises(MemoryError, match=r"a line of 200,000 tokens gives a float32 \(3, 200000, 32\) output of "
+                                          r"0\.1 GiB, more than the 0\.0 GiB of memory available.*embed_file"):
+        embedder.embed_sentence(sentence)
+    # embed_file writes it to disk instead, block by block: what bounds it there is the disk.
+    monkeypatch.setattr(embedding_file.shutil, "disk_usage", lambda path: type("U", (), {"free": 2**20})())
+    (tmp_path / "in.txt").write_text(" ".join(sentence) + "\n", encoding="utf-8")
+    with pytest.raises(OSError, match=r"out\.hdf5: the vectors need about 0\.14 GiB on disk .* has 0\.00 GiB free"):
+        embedder.embed_file(str(tmp_path / "in.txt"), str(tmp_path / "out.hdf5"), progress=False)
+    assert not list(tmp_path.glob("out.hdf5*"))
 
 
 def test_a_long_sentence_runs_in_blocks_of_steps_with_the_vectors_of_one_block(monkeypatch):
@@ -328,8 +416,8 @@ CASES = {
 }
 
 
-def _child(config, case, budget, token_cache_size):
-    """Embed one case; print peak memory (MiB) before and after, and the time."""
+def _child(config, case, budget, token_cache_size, to_file=False):
+    """Embed one case (`embed_sentences`, or `embed_file` to hdf5); print peak memory (MiB) before and after."""
     directory = f"/tmp/elmo_keras_memory_{config}"
     options_file, weight_file = f"{directory}/options.json", f"{directory}/weights.hdf5"
     embedder = ElmoEmbedder(options_file, weight_file, max_tokens_per_batch=budget,
@@ -338,17 +426,28 @@ def _child(config, case, budget, token_cache_size):
     n_sentences, n_tokens = CASES[case]
     sentences = [random_words(rng, n_tokens) for _ in range(n_sentences)]
     embedder.embed_sentence(["warm", "up"])
+    if to_file:
+        import tempfile
+
+        work = tempfile.mkdtemp()
+        with open(f"{work}/in.txt", "w", encoding="utf-8") as f:
+            f.writelines(" ".join(words) + "\n" for words in sentences)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     start = time.time()
-    shapes = [v.shape for v in embedder.embed_sentences(sentences)]
+    if to_file:
+        embedder.embed_file(f"{work}/in.txt", f"{work}/out.hdf5", progress=False)
+        with h5py.File(f"{work}/out.hdf5", "r") as f:
+            shapes = [f["0"].shape]
+    else:
+        shapes = [v.shape for v in embedder.embed_sentences(sentences)]
     seconds = time.time() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"config": config, "case": case, "budget": budget, "token_cache_size": token_cache_size,
-                      "shape": list(shapes[0]), "rss_before_mib": round(before), "peak_mib": round(peak),
-                      "seconds": round(seconds, 1)}))
+                      "embed_file": to_file, "shape": list(shapes[0]), "rss_before_mib": round(before),
+                      "peak_mib": round(peak), "seconds": round(seconds, 1)}))
 
 
-def _measure(config, cases, budgets, token_cache_sizes):
+def _measure(config, cases, budgets, token_cache_sizes, to_file=False):
     directory = f"/tmp/elmo_keras_memory_{config}"
     if not os.path.exists(f"{directory}/weights.hdf5"):
         sys.path.insert(0, str(HERE.parent / "benchmarks"))
@@ -361,7 +460,7 @@ def _measure(config, cases, budgets, token_cache_sizes):
         for budget in budgets:
             for cache in token_cache_sizes:
                 command = [sys.executable, __file__, "--child", case, "--config", config, "--budget", str(budget),
-                           "--token-cache-size", str(cache)]
+                           "--token-cache-size", str(cache)] + (["--embed-file"] if to_file else [])
                 result = subprocess.run(command, capture_output=True, text=True, cwd=HERE.parent)
                 if result.returncode:
                     raise SystemExit(result.stderr[-3000:])
@@ -376,12 +475,15 @@ if __name__ == "__main__":
     parser.add_argument("--cases", nargs="+", default=list(CASES))
     parser.add_argument("--budgets", nargs="+", default=[str(embedder_module.DEFAULT_MAX_TOKENS_PER_BATCH)])
     parser.add_argument("--token-cache-sizes", nargs="+", type=int, default=[100_000])
+    parser.add_argument("--embed-file", action="store_true",
+                        help="embed with embed_file to an hdf5 (default: embed_sentences, vectors returned)")
     parser.add_argument("--child")
     parser.add_argument("--budget")
     parser.add_argument("--token-cache-size", type=int)
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if args.child:
-        _child(args.config, args.child, None if args.budget == "none" else int(args.budget), args.token_cache_size)
+        _child(args.config, args.child, None if args.budget == "none" else int(args.budget), args.token_cache_size,
+               args.embed_file)
     else:
-        _measure(args.config, args.cases, args.budgets, args.token_cache_sizes)
+        _measure(args.config, args.cases, args.budgets, args.token_cache_sizes, args.embed_file)

@@ -12,6 +12,8 @@ Example:
 ['the cat', '', 'sat .']
 """
 
+import collections
+import errno
 import glob
 import json
 import os
@@ -24,6 +26,9 @@ from elmo_keras.arguments import check_input_file
 from elmo_keras.io.atomic import atomic_path
 
 _CHUNK_PREFIX = "chunk_"
+_LINE_PREFIX = "line_"
+# Tokens per copy of a streamed line's vectors from its work file into the output.
+COPY_TOKENS = 4096
 OUTPUT_FORMATS = ("all", "top", "average")
 # The dataset `embed_file(sentence_vectors=True)` writes.
 SENTENCE_VECTORS = "sentence_vectors"
@@ -98,11 +103,35 @@ def sentence_keys(input_file, sentences, use_sentence_keys):
     return list(sentences)
 
 
+class StreamedVectors(collections.namedtuple("StreamedVectors", ["shape", "fill"])):
+    """A sentence's float32 vectors of `shape`, too large to hold at once: `fill(dataset)` writes them into it."""
+
+
+class StoredLine:
+    """A streamed sentence's vectors in its own file of a chunk store (`ChunkStore.read` gives it)."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def copy_to(self, group, name):
+        """Create dataset `name` in `group` with the vectors, `COPY_TOKENS` tokens at a time."""
+        with h5py.File(self.path, "r") as f:
+            source = f["vectors"]
+            target = group.create_dataset(name, shape=source.shape, dtype=source.dtype)
+            tokens = source.shape[-2]
+            for start in range(0, tokens, COPY_TOKENS):
+                part = (Ellipsis, slice(start, min(start + COPY_TOKENS, tokens)), slice(None))
+                target[part] = source[part]
+
+
 class ChunkStore:
     """Finished chunks of an `embed_file` run, one `.npz` each, in `<output>.partial/`.
 
     `fingerprint` (a JSON-able dict: input and weight digests, settings)
     is stored beside them; a run with another fingerprint discards them.
+    A sentence given as `StreamedVectors` is written block by block to a
+    file of its own, before its chunk (which then holds an empty
+    placeholder), so that it is never held in memory whole.
     """
 
     def __init__(self, output_file, fingerprint):
@@ -136,26 +165,42 @@ class ChunkStore:
         return sorted(int(name[len(_CHUNK_PREFIX):-4]) for name in os.listdir(self.directory)
                       if name.startswith(_CHUNK_PREFIX) and name.endswith(".npz"))
 
+    def _line_path(self, index):
+        return os.path.join(self.directory, f"{_LINE_PREFIX}{index:012d}.h5")
+
     def write(self, start, vectors):
         """Write the chunk that starts at sentence `start`, atomically.
 
-        A failed write (a full disk: ENOSPC) leaves no partial chunk and
+        `vectors`: one float32 array or `StreamedVectors` per sentence. A
+        failed write (a full disk: ENOSPC) leaves no partial chunk and
         raises OSError naming the chunk; the finished chunks are kept.
         """
-        path = self._path(start)
+        path = where = self._path(start)
         try:
+            arrays = []
+            for index, item in enumerate(vectors, start=start):
+                if isinstance(item, StreamedVectors):
+                    where = self._line_path(index)
+                    with atomic_path(where) as tmp, h5py.File(tmp, "w") as f:
+                        item.fill(f.create_dataset("vectors", shape=item.shape, dtype="float32"))
+                    item = np.zeros((0,), np.float32)  # a placeholder: the line's own file holds it
+                arrays.append(item)
+            where = path
             with atomic_path(path) as tmp:
                 with open(tmp, "wb") as f:
-                    np.savez(f, *vectors)
+                    np.savez(f, *arrays)
         except OSError as e:
-            raise OSError(e.errno, f"{path}: cannot write the chunk of sentences from {start}: "
+            raise OSError(e.errno, f"{where}: cannot write the chunk of sentences from {start}: "
                                    f"{e.strerror or e}; the {len(self.starts())} finished chunk(s) in "
                                    f"{self.directory} are kept: make room and run the same command again "
                                    f"to resume") from e
 
     def read(self, start):
+        """The chunk's vectors: arrays, and a `StoredLine` for each streamed sentence."""
         with np.load(self._path(start)) as data:
-            return [data[f"arr_{i}"] for i in range(len(data.files))]
+            vectors = [data[f"arr_{i}"] for i in range(len(data.files))]
+        return [StoredLine(self._line_path(index)) if os.path.exists(self._line_path(index)) else vector
+                for index, vector in enumerate(vectors, start=start)]
 
     def remove(self):
         shutil.rmtree(self.directory, ignore_errors=True)
@@ -192,7 +237,10 @@ def write_allennlp_hdf5(output_file, chunks, keys, sentences, forget_sentences=F
                         written += len(block)
                         continue
                     for offset, vector in enumerate(chunks.read(start)):
-                        out.create_dataset(keys[start + offset], data=vector)
+                        if isinstance(vector, StoredLine):
+                            vector.copy_to(out, keys[start + offset])
+                        else:
+                            out.create_dataset(keys[start + offset], data=vector)
                         written += 1
                 if not forget_sentences:
                     index = {s: str(i) for i, s in enumerate(sentences)}
@@ -205,6 +253,21 @@ def write_allennlp_hdf5(output_file, chunks, keys, sentences, forget_sentences=F
         raise OSError(e.errno, f"{output_file}: cannot write the output: {e.strerror or e}; nothing was "
                                f"replaced, and the finished chunks in {chunks.directory} are kept: make room "
                                f"and run the same command again to finish") from e
+
+
+def check_disk_room(output_file, needed_bytes):
+    """Refuse before any work when the output's folder has less free space than `needed_bytes`.
+
+    Disk space is what bounds `embed_file`: it holds one block of a long
+    line in memory, and writes the rest to the work folder, then the output.
+    """
+    folder = os.path.dirname(os.path.abspath(output_file))
+    free = shutil.disk_usage(folder).free
+    if needed_bytes > free:
+        raise OSError(errno.ENOSPC, f"{output_file}: the vectors need about {needed_bytes / 2**30:.2f} GiB on disk "
+                                    f"(the work folder {os.path.basename(output_file)}.partial/ and the output), "
+                                    f"and {folder} has {free / 2**30:.2f} GiB free: make room, write the output "
+                                    f"elsewhere, or ask for fewer layers (--top, --average)")
 
 
 def remove_stale_temporaries(output_file):

@@ -55,6 +55,19 @@ def contextualize(bilstm, embedding, mask, segment_ids=None):
     return embedding, ops.concatenate([layer_0, lstm_outputs], axis=1)
 
 
+class _DirectionBlock(keras.Model):
+    """`ElmoBackbone.direction_block`: `BiLSTM.run_directions` from an explicit state, as a model."""
+
+    def __init__(self, bilstm, **kwargs):
+        super().__init__(name="direction_block", **kwargs)
+        self.bilstm = bilstm
+
+    def call(self, inputs):
+        outputs, (h, c) = self.bilstm.run_directions(inputs["forward"], inputs["backward"], inputs["mask"],
+                                                     initial_state=(inputs["h"], inputs["c"]))
+        return {"outputs": ops.stack(outputs), "h": h, "c": c}
+
+
 def preset_files(preset):
     """Return the (options_file, weight_file) of a preset.
 
@@ -206,6 +219,21 @@ class ElmoBackbone(keras.Model):
         _, activations = contextualize(self.bilstm, embedding, mask, segment_ids if packed else None)
         return keras.Model({"token_embedding": embedding, "segment_ids": segment_ids},
                            {"activations": activations, "mask": mask}, name="contextualizer")
+
+    def direction_block(self):
+        """A model sharing the `BiLSTM`: one block of steps of each direction, from a given state to the next.
+
+        Inputs `forward` and `backward` (batch, steps, projection_dim), each
+        direction's token vectors in its own reading order; `mask` bool
+        (2, batch, steps), per direction; `h` (n_layers, 2, batch,
+        projection_dim) and `c` (n_layers, 2, batch, units), the state before
+        the block. Outputs `outputs` (n_layers, 2, batch, steps,
+        projection_dim) in reading order, and the state after the block,
+        `h` and `c`. A long sequence runs as consecutive blocks, each given
+        the state the one before left (`elmo_keras.long_line`); a carried
+        state of a stateful backbone is neither read nor changed.
+        """
+        return _DirectionBlock(self.bilstm)
 
     def reset_states(self):
         """Forget the carried LSTM states (stateful mode)."""
