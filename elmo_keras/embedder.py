@@ -12,23 +12,21 @@ Example:
 """
 
 import collections
-import functools
-import sys
 
 import keras
 import numpy as np
 
-from elmo_keras.arguments import check_non_negative_int, check_output_file, check_positive_int
+from elmo_keras.arguments import check_non_negative_int, check_positive_int
 from elmo_keras.io.digest import file_digest
 from elmo_keras.io.embedding_file import InputFileError  # noqa: F401  (raised by embed_file)
 # Re-exported: the output formats were first defined here.
 from elmo_keras.io.embedding_file import (OUTPUT_FORMATS, SENTENCE_VECTORS, ChunkStore, read_sentences,  # noqa: F401
                                           select_layers, sentence_keys, sentence_vector, write_allennlp_hdf5)
-from elmo_keras.io.embedding_file import StreamedVectors, check_disk_room
-from elmo_keras.long_line import LongLine
+from elmo_keras.long_line import LongLine, sentence_vector_of
 from elmo_keras.models.bilm_files import load_bilm
 # Re-exported: the planners were first defined here. WINDOW_MAX_TOKENS is read
-# from this module at call time, so that patching it here changes the windows.
+# from this module at call time (also by `elmo_keras.file_embedding`), so that
+# patching it here changes the windows.
 from elmo_keras.preprocessing.batching import (DEFAULT_MAX_TOKENS_PER_BATCH, LENGTH_BUCKET,  # noqa: F401
                                                ROW_BUCKET, WINDOW_MAX_TOKENS, budget_batches, padded_length,
                                                plan_chunks, row_bucket)
@@ -361,7 +359,7 @@ class ElmoEmbedder:
         """
         if output_format not in OUTPUT_FORMATS:
             raise ValueError(f"output_format: expected one of {OUTPUT_FORMATS}, found {output_format!r}")
-        vectors = [_sentence_vector(v, output_format)
+        vectors = [sentence_vector_of(v, output_format)
                    for v in self._embed_items(sentences, batch_size, max_tokens_per_batch)]
         if not vectors:
             shape = (0, self.dim) if output_format != "all" else (0, self.num_layers, self.dim)
@@ -414,93 +412,15 @@ class ElmoEmbedder:
         finished chunks and any earlier output stay as they were, and the
         same call resumes once there is room.
         """
-        if output_format not in OUTPUT_FORMATS:
-            raise ValueError(f"output_format: expected one of {OUTPUT_FORMATS}, found {output_format!r}")
-        if sentence_vectors and use_sentence_keys:
-            raise ValueError("sentence_vectors: one dataset holds every line's vector, in line order; "
-                             "use_sentence_keys (a dataset per sentence) does not apply to it")
-        batch_size = self._checked_batch_size(batch_size)
-        budget = self._checked_budget(max_tokens_per_batch)
-        tokenizer = check_splitter(self.tokenizer if tokenizer is None else tokenizer)
-        check_output_file(output_file, overwrite=overwrite)
-        sentences = read_sentences(input_file)
-        keys = sentence_keys(input_file, sentences, use_sentence_keys)
-        chunk_size = batch_size * SORT_WINDOW_BATCHES
-        lengths = [len(split_sentence(s, tokenizer)) for s in sentences]
-        plan = plan_chunks(lengths, chunk_size, unit=batch_size if self.stateful else 1, max_tokens=WINDOW_MAX_TOKENS)
-        fingerprint = {
-            "input_sha256": file_digest(input_file), "n_sentences": len(sentences),
-            "weights_sha256": self._weights_digest(), "options": self.options.to_dict(),
-            "output_format": output_format, "tokenizer": tokenizer,
-            "stateful": self.stateful, "batch_size": batch_size}
-        if sentence_vectors:
-            fingerprint["sentence_vectors"] = True
-        if [start for start, _ in plan] != list(range(0, len(sentences), chunk_size)):
-            # Some chunk closed on its tokens: name the rule, so that chunks of
-            # fixed-size plans (earlier versions) are never mistaken for these.
-            fingerprint["chunk_max_tokens"] = WINDOW_MAX_TOKENS
-        chunks = ChunkStore(output_file, fingerprint)
-        done = sum(end - start for start, end in plan if chunks.has(start))
-        # Bytes a token's vectors take, or a line's vector: in the output, and in the chunks still to write.
-        size = 4 * self.dim * (self.num_layers if output_format == "all" else 1)
-        weights = [1] * len(lengths) if sentence_vectors else lengths
-        try:
-            check_disk_room(output_file, size * (sum(weights) + sum(
-                sum(weights[start:end]) for start, end in plan if not chunks.has(start))))
-        except OSError:
-            if not done:
-                chunks.remove()  # only its manifest: nothing of the user's
-            raise
-        if done and progress:
-            print(f"resuming {output_file}: {done} of {len(sentences)} sentences were already embedded",
-                  file=sys.stderr)
-        bar = _progress(len(sentences), progress, initial=0 if self.stateful else done)
-        if self.stateful:
-            self.reset_states()
-        for start, end in plan:
-            if chunks.has(start) and not self.stateful:
-                continue
-            tokens = [split_sentence(s, tokenizer) for s in sentences[start:end]]
-            # Stateful runs recompute finished chunks to rebuild the state.
-            vectors = list(self._embed_items(tokens, batch_size, budget))
-            if not chunks.has(start):
-                if sentence_vectors:
-                    vectors = [np.stack([_sentence_vector(v, output_format) for v in vectors])]
-                else:
-                    vectors = [_selected(v, output_format) for v in vectors]
-                chunks.write(start, vectors)
-            bar.update(len(tokens))
-        bar.close()
-        stacked = None
-        if sentence_vectors:
-            stacked = (SENTENCE_VECTORS, (self.dim,) if output_format != "all" else (self.num_layers, self.dim))
-        write_allennlp_hdf5(output_file, chunks, keys, sentences, forget_sentences=forget_sentences,
-                            stacked=stacked)
-        chunks.remove()
+        from elmo_keras.file_embedding import embed_file
+
+        embed_file(self, input_file, output_file, output_format=output_format, batch_size=batch_size,
+                   forget_sentences=forget_sentences, use_sentence_keys=use_sentence_keys, progress=progress,
+                   tokenizer=tokenizer, overwrite=overwrite, max_tokens_per_batch=max_tokens_per_batch,
+                   sentence_vectors=sentence_vectors)
 
     def _weights_digest(self):
         """SHA-256 of the weight file, so that resuming never reuses chunks of other weights."""
         if getattr(self, "_weights_sha256", None) is None:
             self._weights_sha256 = file_digest(self.weight_file)
         return self._weights_sha256
-
-
-def _sentence_vector(vectors, output_format):
-    """The mean over the tokens of a sentence's vectors (an array or a `LongLine`) in `output_format`."""
-    if isinstance(vectors, LongLine):
-        return vectors.sentence_vector(output_format)
-    return sentence_vector(select_layers(vectors, output_format))
-
-
-def _selected(vectors, output_format):
-    """The layers of `output_format`: an array, or `StreamedVectors` that write a `LongLine` block by block."""
-    if isinstance(vectors, LongLine):
-        return StreamedVectors(vectors.output_shape(output_format),
-                               functools.partial(vectors.write, output_format=output_format))
-    return select_layers(vectors, output_format)
-
-
-def _progress(total, enabled, initial=0):
-    from tqdm import tqdm
-
-    return tqdm(total=total, initial=initial, unit="sentence", disable=not enabled, desc="embedding")

@@ -16,6 +16,7 @@ products of other shapes), as the suite's batching tolerance measures.
 
 import numpy as np
 
+from elmo_keras.io.embedding_file import select_layers, sentence_vector
 from elmo_keras.preprocessing.char_ids import BOS_TOKEN, EOS_TOKEN
 
 
@@ -137,3 +138,10 @@ class LongLine:
         """The shape of the vectors in `output_format` (`all`, `top`, `average`)."""
         layers, tokens, dim = self.shape
         return (layers, tokens, dim) if output_format == "all" else (tokens, dim)
+
+
+def sentence_vector_of(vectors, output_format="all"):
+    """The mean over the tokens of one sentence's vectors, an array or a `LongLine`, in `output_format`."""
+    if isinstance(vectors, LongLine):
+        return vectors.sentence_vector(output_format)
+    return sentence_vector(select_layers(vectors, output_format))

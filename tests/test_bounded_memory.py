@@ -39,7 +39,7 @@ from conftest import FIXTURE_OPTIONS, FIXTURE_WEIGHTS  # noqa: E402
 from reference_bilm import batching_tolerance  # noqa: E402
 
 from elmo_keras import embedder as embedder_module  # noqa: E402
-from elmo_keras import long_line  # noqa: E402
+from elmo_keras import file_embedding, long_line  # noqa: E402
 from elmo_keras.io import embedding_file  # noqa: E402
 from elmo_keras.cli import main  # noqa: E402
 from elmo_keras.layers import bilstm as bilstm_module  # noqa: E402
@@ -366,7 +366,7 @@ def test_windows_and_chunks_close_on_tokens(tmp_path, monkeypatch):
     inp.write_text("\n".join(" ".join(s) for s in sentences) + "\n", encoding="utf-8")
     embedder.embed_file(str(inp), str(tmp_path / "out.hdf5"), progress=False, max_tokens_per_batch=128)
     manifest = []
-    monkeypatch.setattr(embedder_module.ChunkStore, "remove", lambda self: manifest.append(self.starts()))
+    monkeypatch.setattr(file_embedding.ChunkStore, "remove", lambda self: manifest.append(self.starts()))
     embedder.embed_file(str(inp), str(tmp_path / "again.hdf5"), progress=False)
     lengths = [len(s) for s in sentences]
     assert manifest == [[s for s, _ in plan_chunks(lengths, 64 * 32, max_tokens=500)]] and len(manifest[0]) > 1
