@@ -16,7 +16,7 @@ Example:
 
 import importlib
 
-from elmo_keras import registration
+from elmo_keras import backends, registration
 
 __version__ = "0.1.0"
 
@@ -59,7 +59,15 @@ __all__ = sorted(_PUBLIC)
 def __getattr__(name):
     if name not in _PUBLIC:
         raise AttributeError(f"module 'elmo_keras' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_PUBLIC[name]), name)
+    try:
+        module = importlib.import_module(_PUBLIC[name])
+    except ImportError as e:
+        # KERAS_BACKEND=torch without torch (say) fails deep inside `import keras`: say what to install.
+        error = backends.missing_backend_error(e)
+        if error is None:
+            raise
+        raise error from None
+    value = getattr(module, name)
     globals()[name] = value
     # That import may have been the first of Keras; see `registration`.
     registration.register_if_keras_loaded()

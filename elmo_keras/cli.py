@@ -26,6 +26,7 @@ import threading
 import warnings
 
 from elmo_keras.arguments import positive_int
+from elmo_keras.backends import missing_backend_error
 from elmo_keras.cli_arguments import (add_common_arguments, add_model_arguments, add_overwrite_argument,
                                       add_tokenizer_argument, model_files)
 
@@ -221,6 +222,12 @@ def _run(args):
         if args.debug:
             raise
         print(f"elmo-keras {args.command}: error: {e}", file=sys.stderr)
+        return 1
+    except ImportError as e:
+        error = missing_backend_error(e)  # KERAS_BACKEND=torch without torch (say): what to install
+        if error is None or args.debug:
+            raise
+        print(f"elmo-keras {args.command}: error: {error}", file=sys.stderr)
         return 1
     if isinstance(result, dict):
         print(json.dumps(result))

@@ -1,5 +1,6 @@
 """`ElmoTextEmbedder`: TF Hub ELMo's `elmo` and `default` outputs as a Keras task model."""
 
+import sys
 import warnings
 
 import keras
@@ -48,7 +49,8 @@ class ElmoTextEmbedder(keras.Model):
     that each batch is padded only to its own longest sentence. Calling the
     model, or building a larger model around it, takes char ids: map
     `model.tokenizer` over the dataset (`ds.map(lambda s, y:
-    (model.tokenizer(s), y))`), which works on JAX as well.
+    (model.tokenizer(s), y))`), which works on JAX and PyTorch as well.
+    Without TensorFlow installed, the model takes char ids alone.
 
     Args:
         backbone: `ElmoBackbone`, stateless. It is shared, not copied.
@@ -149,10 +151,14 @@ class ElmoTextEmbedder(keras.Model):
         return {name: masks[name] for name in self._output_keys}
 
     def _char_ids(self, x):
-        """Tokenised `x` when it is text; anything else as it is."""
-        import tensorflow as tf  # preprocessing is TensorFlow on every backend
+        """Tokenised `x` when it is text; anything else as it is.
 
-        if isinstance(x, tf.data.Dataset):
+        Preprocessing is TensorFlow on every backend; char ids need none of
+        it, so that they run on JAX and PyTorch without TensorFlow installed
+        (a `tf.data.Dataset` exists only once TensorFlow is imported).
+        """
+        tf = sys.modules.get("tensorflow")
+        if tf is not None and isinstance(x, tf.data.Dataset):
             spec = x.element_spec
             features = spec[0] if isinstance(spec, tuple) else spec
             if getattr(features, "dtype", None) != tf.string:

@@ -12,7 +12,12 @@ def _tf_modules():
     # TensorFlow is imported on first use, not with this module: registering
     # the layer with Keras (which `import elmo_keras` does once Keras is
     # loaded) must not start TensorFlow on the JAX backend.
-    import tensorflow as tf
+    try:
+        import tensorflow as tf
+    except ImportError:
+        raise ImportError("ElmoTokenizer runs TensorFlow ops, and TensorFlow is not installed: pip install "
+                          "\"elmo-keras[tf]\", or give the model char ids instead of text "
+                          "(elmo_keras.batch_to_ids(sentences as token lists), numpy only)") from None
 
     from elmo_keras.preprocessing import char_ids_tf
 
@@ -28,7 +33,7 @@ class ElmoTokenizer(keras.layers.Layer):
     every sentence, all-zero tokens as batch padding. It runs TensorFlow ops
     (core ops only for the default tokenizer), so it works in `tf.function`,
     in `tf.data.Dataset.map` on every Keras backend, and as the first layer
-    of a functional model on the TensorFlow backend (on JAX, map it over a
+    of a functional model on the TensorFlow backend (on JAX and PyTorch, map it over a
     `tf.data` pipeline and give the model the char ids).
 
     Args:
@@ -85,6 +90,10 @@ class ElmoTokenizer(keras.layers.Layer):
         self._convert_input_args = False
         self._allow_non_tensor_positional_args = True
         self.built = True
+
+    def __call__(self, inputs, *args, **kwargs):
+        _tf_modules()  # without TensorFlow: its one-line error, not wrapped in Keras' report of the call
+        return super().__call__(inputs, *args, **kwargs)
 
     def _split(self, sentences):
         if self.tokenizer == "whitespace":
