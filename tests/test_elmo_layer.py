@@ -89,3 +89,17 @@ def test_backbone_checks_max_batch_size():
 
     with pytest.raises(ValueError, match=r"max_batch_size: expected a positive integer, found -2"):
         ElmoBackbone(load_options(FIXTURE_OPTIONS), stateful=True, max_batch_size=-2)
+
+
+def test_char_ids_of_a_float_or_bool_dtype_are_refused_in_one_line():
+    """Keras would cast them to int32 silently; any backend's tensor of the wrong dtype is named instead."""
+    elmo = Elmo.from_files(FIXTURE_OPTIONS, FIXTURE_WEIGHTS, dropout=0.0)
+    ids = batch_to_ids(SENTENCES)
+    expected = to_numpy(elmo(ids)["elmo_representations"][0])
+    np.testing.assert_array_equal(to_numpy(elmo(keras.ops.cast(ids, "int64"))["elmo_representations"][0]),
+                                  expected)  # int64, as torch.tensor gives by default: the same computation
+    for model in (elmo, elmo.bilm):
+        for dtype in ("float32", "bool"):
+            with pytest.raises(TypeError, match=rf"^{type(model).__name__}: char_ids must be an integer tensor "
+                                                rf"\(int32 or int64, as elmo_keras.batch_to_ids gives\), found {dtype}$"):
+                model(keras.ops.cast(ids, dtype))

@@ -8,7 +8,7 @@ from elmo_keras.io.options import ElmoOptions
 from elmo_keras.layers.elmo_head import ElmoHead
 from elmo_keras.layers.elmo_head import masked_mean  # noqa: F401  (importable from here, as before)
 from elmo_keras.layers.elmo_head import remove_sentence_boundaries  # noqa: F401
-from elmo_keras.models.elmo_backbone import ElmoBackbone, preset_files
+from elmo_keras.models.elmo_backbone import ElmoBackbone, check_char_ids_dtype, preset_files
 from elmo_keras.models.weight_layout import load_weights
 
 
@@ -109,6 +109,10 @@ class Elmo(keras.layers.Layer):
     def build(self, input_shape):
         self.head.build({"activations": (None, self.head.num_layers, None, self.options.output_dim),
                          "mask": (None, None)})
+
+    def __call__(self, char_ids, *args, **kwargs):
+        check_char_ids_dtype(char_ids, type(self).__name__)  # before Keras' report of the call wraps it
+        return super().__call__(char_ids, *args, **kwargs)
 
     def call(self, char_ids, training=None):
         bilm_out = self.bilm(char_ids, training=training and self.trainable_backbone)

@@ -32,6 +32,17 @@ def bilstm_from_options(options, stateful=False, max_batch_size=64, dropout=0.0,
                   stateful=stateful, max_batch_size=max_batch_size, name=name)
 
 
+def check_char_ids_dtype(char_ids, where):
+    """Refuse char ids that are not integers (a float or bool tensor of any backend), in one line."""
+    dtype = getattr(char_ids, "dtype", None)
+    if dtype is None:
+        return
+    dtype = keras.backend.standardize_dtype(dtype)
+    if "int" not in dtype:
+        raise TypeError(f"{where}: char_ids must be an integer tensor (int32 or int64, as "
+                        f"elmo_keras.batch_to_ids gives), found {dtype}")
+
+
 def token_mask(char_ids):
     """True for token positions that hold any character (not batch padding)."""
     return ops.any(char_ids > 0, axis=-1)
@@ -176,6 +187,12 @@ class ElmoBackbone(keras.Model):
         self.options = options
         self.stateful = stateful
         self.max_batch_size = max_batch_size
+
+    def __call__(self, *args, **kwargs):
+        # Before Keras' own call, which would cast floats to int32 silently, and wrap an error in its report.
+        inputs = args[0] if args else kwargs.get("inputs", kwargs.get("char_ids"))
+        check_char_ids_dtype(inputs["char_ids"] if isinstance(inputs, dict) else inputs, type(self).__name__)
+        return super().__call__(*args, **kwargs)
 
     @property
     def elmo_options(self):
