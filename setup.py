@@ -68,7 +68,8 @@ setup(
     package_data={"elmo_keras.savedmodels": BUNDLED_MODEL},
     include_package_data=False,
     zip_safe=False,
-    python_requires=">=3.10",
+    # Keras 3.15 and JAX 0.10 require Python 3.11 or newer; TensorFlow 2.21 has wheels up to 3.13.
+    python_requires=">=3.11",
     # Keras: tested with 3.15.1, on both stacks.
     install_requires=["keras>=3.15,<4", "numpy>=1.26", "h5py>=3.11", "tqdm>=4.62"],
     extras_require=EXTRAS,
