@@ -6,8 +6,12 @@ source. The bundled default model lives at the top of the repository in
 `elmo_keras/savedmodels/default/`, where `elmo_keras.pretrained` looks for it
 (and, in a source tree or an editable install, at `savedmodels/default/`).
 
-The extras add what each use needs; `requirements.txt` is the whole pinned
-development stack.
+The extras add what each use needs, as ranges: from the oldest version tested
+(the pinned development stack of `requirements.txt`) to the newest tested (the
+newest that PyPI served to `.ci/newest_stack`), so that an environment that
+already has a TensorFlow, Keras or JAX of that range keeps it. Model Garden
+keeps its exact pins (tf-models-official 2.20.0 requires TensorFlow 2.20).
+`requirements.txt` is the whole pinned development stack.
 """
 
 import pathlib
@@ -24,13 +28,15 @@ BUNDLED_MODEL = [f"default/{name}" for name in (
     "options.json", "weights.hdf5", "MODEL_CARD.md", "LICENSE.wordnet", "LICENSE.python", "vocab.txt",
     "training_options.json", "make_corpus.py", "savedmodel/*/*.pb", "savedmodel/*/variables/*", "savedmodel/*/assets.extra/*")]
 
-TENSORFLOW = ["tensorflow==2.20.0", "tensorflow-text==2.20.1"]
+# Tested: 2.20.0 with tensorflow-text 2.20.1 (requirements.txt), 2.21.0 with tensorflow-text 2.21.1 (.ci/newest_stack).
+# Each tensorflow-text release requires the TensorFlow of its own minor version.
+TENSORFLOW = ["tensorflow>=2.20,<2.22", "tensorflow-text>=2.20,<2.22"]
 # tensorflow-hub brings tf_keras, which hub.KerasLayer is built on, and imports pkg_resources, which
 # setuptools 81 removed.
 HUB = ["tensorflow-hub>=0.16.1,<0.17", "setuptools<81"]
 EXTRAS = {
     "tf": TENSORFLOW,
-    "jax": ["jax==0.10.2", "jaxlib==0.10.2"],  # the CPU build; use with KERAS_BACKEND=jax
+    "jax": ["jax>=0.10,<0.11", "jaxlib>=0.10,<0.11"],  # the CPU build; use with KERAS_BACKEND=jax; tested: 0.10.2
     "torch": ["torch>=2.13,<3"],  # use with KERAS_BACKEND=torch; tested with 2.13.0
     "hub": HUB,
     # elmo_keras.beam and `elmo-keras embed-beam` import Beam, on first use only (the rest of the package
@@ -40,8 +46,9 @@ EXTRAS = {
     "notebooks": ["matplotlib>=3.8", "nbformat>=5.9", "nbclient>=0.10", "ipykernel>=6.29", *HUB],
     "moses": ["sacremoses>=0.1,<0.3"],  # --tokenizer moses: the Moses tokenizer, in Python
     "test": ["pytest>=8", "hypothesis>=6.100"],
-    # TensorFlow Model Garden (tf_keras): examples/model_garden_classifier.py.
-    "model-garden": ["tf-models-official==2.20.0", *TENSORFLOW, *HUB],
+    # TensorFlow Model Garden (tf_keras): examples/model_garden_classifier.py. tf-models-official 2.20.0
+    # requires TensorFlow and tensorflow-text 2.20: the pins of the development stack.
+    "model-garden": ["tf-models-official==2.20.0", "tensorflow==2.20.0", "tensorflow-text==2.20.1", *HUB],
 }
 
 setup(
@@ -61,8 +68,10 @@ setup(
     package_data={"elmo_keras.savedmodels": BUNDLED_MODEL},
     include_package_data=False,
     zip_safe=False,
-    python_requires=">=3.10",
-    install_requires=["keras>=3.10,<4", "numpy>=1.26", "h5py>=3.11", "tqdm>=4.62"],
+    # Keras 3.15 and JAX 0.10 require Python 3.11 or newer; TensorFlow 2.21 has wheels up to 3.13.
+    python_requires=">=3.11",
+    # Keras: tested with 3.15.1, on both stacks.
+    install_requires=["keras>=3.15,<4", "numpy>=1.26", "h5py>=3.11", "tqdm>=4.62"],
     extras_require=EXTRAS,
     entry_points={"console_scripts": ["elmo-keras=elmo_keras.cli:main"]},
 )
