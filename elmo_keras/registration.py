@@ -131,3 +131,26 @@ def register_on_keras_import():
         register_if_keras_loaded()
     elif not any(isinstance(finder, _KerasImportFinder) for finder in sys.meta_path):
         sys.meta_path.insert(0, _KerasImportFinder())
+
+
+# Arguments that Keras' own Layer and Model take besides a class's.
+_KERAS_ARGUMENTS = frozenset({"name", "trainable", "dtype", "autocast"})
+
+
+def check_saved_config(cls, config):
+    """Refuse a saved config with arguments that this version's `cls` does not take, in one line.
+
+    Keras' `Model` takes unknown arguments silently, so that a `.keras` file
+    written by a newer elmo_keras, with an argument that changes the model,
+    would load as something else.
+    """
+    import inspect
+
+    from elmo_keras import __version__
+
+    own = set(inspect.signature(cls.__init__).parameters) - {"self", "args", "kwargs"}
+    unknown = sorted(set(config) - own - _KERAS_ARGUMENTS)
+    if unknown:
+        raise ValueError(f"{cls.__name__}: the saved model has the argument(s) {', '.join(unknown)}, which "
+                         f"elmo_keras {__version__} does not know: a newer elmo_keras saved it; upgrade "
+                         f"(pip install -U elmo-keras)")

@@ -566,3 +566,33 @@ def test_text_embedder_without_tensorflow_takes_char_ids_and_says_what_text_need
     assert report["error"] == ('ElmoTokenizer runs TensorFlow ops, and TensorFlow is not installed: pip install '
                                '"elmo-keras[tf]", or give the model char ids instead of text '
                                '(elmo_keras.batch_to_ids(sentences as token lists), numpy only)')
+
+
+def test_a_keras_file_from_a_newer_version_is_refused_in_one_line(tmp_path):
+    """Keras' Model takes unknown arguments silently: one that a newer version added must not be dropped."""
+    import zipfile
+
+    from elmo_keras.models.language_model import LanguageModel
+
+    backbone = ElmoBackbone.from_files(FIXTURE_OPTIONS, FIXTURE_WEIGHTS)
+    backbone.save(tmp_path / "backbone.keras")
+    with zipfile.ZipFile(tmp_path / "backbone.keras") as saved:
+        files = {name: saved.read(name) for name in saved.namelist()}
+    config = json.loads(files["config.json"])
+    config["config"]["layer_norm"] = True  # an argument this version does not know
+    files["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(tmp_path / "newer.keras", "w") as newer:
+        for name, data in files.items():
+            newer.writestr(name, data)
+    message = (r"^{}: the saved model has the argument\(s\) layer_norm, which elmo_keras {} does not know: a newer "
+               r"elmo_keras saved it; upgrade \(pip install -U elmo-keras\)$")
+    with pytest.raises(ValueError, match=message.format("ElmoBackbone", elmo_keras.__version__)):
+        keras.saving.load_model(tmp_path / "newer.keras")
+    np.testing.assert_array_equal(  # the file as saved loads, the same computation
+        to_numpy(keras.saving.load_model(tmp_path / "backbone.keras")(batch_to_ids([["a", "b"]]))["activations"]),
+        to_numpy(backbone(batch_to_ids([["a", "b"]]))["activations"]))
+    lm_options = {**tiny_options(), "n_tokens_vocab": 8, "batch_size": 2, "unroll_steps": 3}
+    for cls, config in ((LanguageModel, LanguageModel(lm_options).get_config()),
+                        (ElmoTextEmbedder, ElmoTextEmbedder(backbone).get_config())):
+        with pytest.raises(ValueError, match=message.format(cls.__name__, elmo_keras.__version__)):
+            cls.from_config({**config, "layer_norm": True})

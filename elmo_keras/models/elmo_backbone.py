@@ -10,6 +10,7 @@ from elmo_keras.io.options import ElmoOptions
 from elmo_keras.layers.bilstm import BiLSTM
 from elmo_keras.layers.char_cnn import CharCNN
 from elmo_keras.models.weight_layout import load_weights
+from elmo_keras.registration import check_saved_config
 
 DEFAULT_PRESET = "default"
 
@@ -297,4 +298,5 @@ class ElmoBackbone(keras.Model):
     @classmethod
     def from_config(cls, config):
         # Functional's from_config would rebuild a plain Functional model.
+        check_saved_config(cls, config)
         return cls(**config)

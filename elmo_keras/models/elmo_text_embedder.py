@@ -9,6 +9,7 @@ import numpy as np
 from elmo_keras.layers.elmo_head import ElmoHead
 from elmo_keras.models.elmo_backbone import ElmoBackbone, token_mask
 from elmo_keras.preprocessing.elmo_tokenizer import ElmoTokenizer
+from elmo_keras.registration import check_saved_config
 
 
 def _is_text(x):
@@ -204,6 +205,7 @@ class ElmoTextEmbedder(keras.Model):
 
     @classmethod
     def from_config(cls, config):
+        check_saved_config(cls, config)
         config = dict(config)
         config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
         config["tokenizer"] = keras.saving.deserialize_keras_object(config["tokenizer"])

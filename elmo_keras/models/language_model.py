@@ -24,6 +24,7 @@ import numpy as np
 from keras import ops
 
 from elmo_keras.models.bilm import bilstm_from_options, char_cnn_from_options, token_mask
+from elmo_keras.registration import check_saved_config
 from elmo_keras.training.options import TrainingOptions
 
 # Full-softmax logits are computed for at most this many (position, word)
@@ -396,3 +397,8 @@ class LanguageModel(keras.Model):
     def get_config(self):
         return {"name": self.name, "options": self.options.to_dict(), "batch_size": self.batch_size,
                 "seed": self.seed}
+
+    @classmethod
+    def from_config(cls, config):
+        check_saved_config(cls, config)
+        return cls(**config)
