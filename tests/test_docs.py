@@ -14,10 +14,10 @@ installed beside the package.
 import os
 import pathlib
 import re
-import subprocess
 import sys
 
 import pytest
+from test_readme import run_block
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 MIGRATING = REPO / "docs" / "migrating-from-allennlp.md"
@@ -50,9 +50,6 @@ def test_every_elmo_keras_block_of_the_migration_guide_runs(tmp_path):
     for language, tag, code, line in doc_blocks(MIGRATING):
         if tag == "allennlp":
             continue
-        command = ["bash", "-euo", "pipefail", "-c", code] if language == "bash" else [sys.executable, "-c", code]
-        result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-        assert result.returncode == 0, (f"{MIGRATING.name} line {line} ({language}) failed:\n{code}\n--- stdout\n"
-                                        f"{result.stdout[-3000:]}\n--- stderr\n{result.stderr[-5000:]}")
+        run_block(language, code, tmp_path, env, f"{MIGRATING.name} line {line}", timeout=600)
         ran += 1
     assert ran == sum(tag is None for _, tag, _, _ in doc_blocks(MIGRATING)) == 5

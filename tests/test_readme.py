@@ -27,6 +27,14 @@ def readme_blocks():
     return [(m.group(1), m.group(2), text.count("\n", 0, m.start()) + 1) for m in FENCE.finditer(text)]
 
 
+def run_block(language, code, cwd, env, where, timeout=1200):
+    """Run one fenced block as a reader would (`bash -euo pipefail` or this Python); fail naming `where`."""
+    command = ["bash", "-euo", "pipefail", "-c", code] if language == "bash" else [sys.executable, "-c", code]
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, (f"{where} ({language}) failed:\n{code}\n--- stdout\n"
+                                    f"{result.stdout[-3000:]}\n--- stderr\n{result.stderr[-5000:]}")
+
+
 def _is_install_and_test(code):
     return "pip install -r requirements.txt" in code
 
@@ -54,9 +62,6 @@ def test_every_readme_block_runs_as_written(tmp_path):
     for language, code, line in readme_blocks():
         if _is_install_and_test(code):
             continue
-        command = ["bash", "-euo", "pipefail", "-c", code] if language == "bash" else [sys.executable, "-c", code]
-        result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1200)
-        assert result.returncode == 0, (f"README.md line {line} ({language}) failed:\n{code}\n--- stdout\n"
-                                        f"{result.stdout[-3000:]}\n--- stderr\n{result.stderr[-5000:]}")
+        run_block(language, code, tmp_path, env, f"README.md line {line}")
         ran += 1
     assert ran == len(readme_blocks()) - 1
