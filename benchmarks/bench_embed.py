@@ -36,6 +36,13 @@ Modes (TensorFlow backend):
 Modes (JAX backend): `embedder`, `embedder_nocache`, `predict_on_batch`
 (Keras's `jax.jit` predict step), `jax_jit` (`jax.jit(model.stateless_call)`,
 variables passed in).
+Modes (PyTorch backend): `embedder`, `embedder_nocache`, `predict_on_batch`
+(Keras's torch predict step: eager, as `jit_compile="auto"` resolves on
+torch), `embedder_compiled` (the embedder with its models'
+`jit_compile=True`, which Keras's torch trainer turns into `torch.compile`
+of the predict step), `torch_compile` (`torch.compile(model.__call__)`,
+default mode); `predict_on_batch_compiled` (`model.jit_compile=True`, not in
+the default set). The first-call column shows what compiling costs.
 """
 
 import argparse
@@ -56,8 +63,10 @@ from flops import forward_flops_per_position  # noqa: E402
 MODES = {
     "tensorflow": ["embedder", "embedder_nocache", "embedder_noxla", "predict_on_batch", "tf_function", "xla"],
     "jax": ["embedder", "embedder_nocache", "predict_on_batch", "jax_jit"],
+    "torch": ["embedder", "embedder_nocache", "predict_on_batch", "embedder_compiled", "torch_compile"],
 }
-EXTRA_MODES = {"tensorflow": ["eager"], "jax": []}
+EXTRA_MODES = {"tensorflow": ["eager"], "jax": [], "torch": ["predict_on_batch_compiled"]}
+BACKEND_CHOICES = {"both": ["tensorflow", "jax"], "all": ["tensorflow", "jax", "torch"]}
 # Per configuration: batches timed and single-sentence calls, sized to keep
 # one command within a few minutes on a 2-core CPU.
 DEFAULTS = {"tiny": (3, 10), "small": (3, 20), "original": (2, 5)}
@@ -79,7 +88,7 @@ def _mode_function(mode, model, options_file, weight_file, batch_size):
     import keras
 
     backend = keras.backend.backend()
-    if mode in ("embedder", "embedder_nocache", "embedder_noxla"):
+    if mode in ("embedder", "embedder_nocache", "embedder_noxla", "embedder_compiled"):
         import inspect
 
         from elmo_keras.embedder import ElmoEmbedder
@@ -93,10 +102,19 @@ def _mode_function(mode, model, options_file, weight_file, batch_size):
         if mode == "embedder_noxla":
             kwargs["jit_compile"] = False
         embedder = ElmoEmbedder(options_file, weight_file, batch_size=batch_size, **kwargs)
-        info = {"jit_compile": str(embedder.model.jit_compile)}
+        if mode == "embedder_compiled":
+            # Keras's torch trainer: predict step under torch.compile.
+            for m in (embedder.model, embedder._token_encoder, embedder._contextualizer):
+                m.jit_compile = True
+                m.predict_function = None
+        info = {"jit_compile": str(embedder._contextualizer.jit_compile)}
         if has_cache:
             info["token_cache_size"] = embedder.token_cache_size
         return embedder.embed_batch, True, info, embedder
+    if mode == "predict_on_batch_compiled":
+        model.jit_compile = True
+        model.predict_function = None
+        mode = "predict_on_batch"
     if mode == "predict_on_batch":
         return (lambda ids: model.predict_on_batch(ids)["activations"]), False, \
             {"jit_compile": str(model.jit_compile)}, None
@@ -119,7 +137,20 @@ def _mode_function(mode, model, options_file, weight_file, batch_size):
             return outputs["activations"]
 
         return (lambda ids: np.asarray(f(trainable, non_trainable, ids))), False, {}, None
+    if backend == "torch" and mode == "torch_compile":
+        import torch
+
+        def forward(x):
+            with torch.no_grad():
+                return model(x, training=False)["activations"]
+
+        f = torch.compile(forward)
+        return (lambda ids: f(torch.as_tensor(ids)).cpu().numpy()), False, {}, None
     raise ValueError(f"mode {mode!r} is not available on the {backend} backend")
+
+
+def _matmul_lib(backend):
+    return {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}[backend]
 
 
 def run_mode(args):
@@ -240,7 +271,7 @@ def run_mode(args):
         latencies.append(time.perf_counter() - t)
     peak_rss = common.peak_rss_mib()
 
-    lib = "tensorflow" if backend == "tensorflow" else "jax"
+    lib = _matmul_lib(backend)
     matmul, matmul_shapes = common.measure_matmuls(["numpy", lib], options, batch_size)
     useful = per_position * positions / total / 1e9
     useful_cpu = per_position * positions / total_cpu / 1e9
@@ -594,6 +625,9 @@ PROFILE_PARTS = [
 def parent_profile(args, files):
     sections = []
     for backend in args.backends:
+        if backend == "torch":
+            print("skip: --profile times compiled parts with XLA or jax.jit; not written for torch")
+            continue
         print(f"[{backend} / profile] running ...", flush=True)
         r = common.run_worker(__file__, dict(vars_for_worker(args), task="profile", **files), backend)
         if "error" in r:
@@ -656,7 +690,8 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--min-len", type=int, default=10, help="fewest words per sentence")
     p.add_argument("--max-len", type=int, default=40, help="most words per sentence")
-    p.add_argument("--backend", default="both", choices=["tensorflow", "jax", "both"])
+    p.add_argument("--backend", default="both",
+                   help="tensorflow, jax, torch, comma-separated, 'both' (tensorflow,jax) or 'all' (the three)")
     p.add_argument("--mode", default=None,
                    help="comma-separated execution modes (default: all of the backend's): "
                         + "; ".join(f"{b}: {', '.join(m + EXTRA_MODES[b])}" for b, m in MODES.items()))
@@ -678,7 +713,10 @@ def parse_args(argv=None):
     args.n_batches = args.n_batches or (profile_batches if args.profile else n_batches)
     args.repeats = args.repeats or (profile_repeats if args.profile else DEFAULT_REPEATS[args.config])
     args.latency_runs = args.latency_runs or latency_runs
-    args.backends = ["tensorflow", "jax"] if args.backend == "both" else [args.backend]
+    args.backends = BACKEND_CHOICES.get(args.backend) or args.backend.split(",")
+    for backend in args.backends:
+        if backend not in MODES:
+            p.error(f"--backend: unknown backend {backend!r}; choose from {', '.join(MODES)}, both, all")
     args.modes = args.mode.split(",") if args.mode else None
     return args
 

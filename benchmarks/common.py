@@ -190,8 +190,8 @@ def _time_calls(call, min_seconds, min_calls=3, max_calls=200):
 def matmul_gflops(lib, m, k, n, min_seconds=0.5):
     """Float32 (m, k) x (k, n) matmul rate of `lib`: (GFLOP per wall second, GFLOP per CPU second).
 
-    lib: "numpy", "tensorflow" (eager `tf.linalg.matmul`) or "jax" (a jitted
-    product). One timed call makes ~0.5 GFLOP worth of products back to back,
+    lib: "numpy", "tensorflow" (eager `tf.linalg.matmul`), "jax" (a jitted
+    product) or "torch" (eager `torch.matmul`, CPU tensors). One timed call makes ~0.5 GFLOP worth of products back to back,
     so the per-call dispatch (tens of microseconds) is a few percent at most
     even for the recurrent (batch, P) x (P, 4D) product. Medians over calls.
     """
@@ -223,6 +223,15 @@ def matmul_gflops(lib, m, k, n, min_seconds=0.5):
             for _ in range(r):
                 c = product(ja, jb)
                 c.block_until_ready()
+    elif lib == "torch":
+        import torch
+
+        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+
+        def call():
+            with torch.no_grad():
+                for _ in range(r):
+                    torch.matmul(ta, tb)
     else:
         raise ValueError(lib)
     wall, cpu = _time_calls(call, min_seconds)
