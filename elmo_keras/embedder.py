@@ -17,6 +17,7 @@ import keras
 import numpy as np
 
 from elmo_keras.arguments import check_non_negative_int, check_positive_int
+from elmo_keras.file_embedding import embed_file
 from elmo_keras.io.digest import file_digest
 from elmo_keras.io.embedding_file import InputFileError  # noqa: F401  (raised by embed_file)
 # Re-exported: the output formats were first defined here.
@@ -25,8 +26,8 @@ from elmo_keras.io.embedding_file import (OUTPUT_FORMATS, SENTENCE_VECTORS, Chun
 from elmo_keras.long_line import LongLine, sentence_vector_of
 from elmo_keras.models.bilm_files import load_bilm
 # Re-exported: the planners were first defined here. WINDOW_MAX_TOKENS is read
-# from this module at call time (also by `elmo_keras.file_embedding`), so that
-# patching it here changes the windows.
+# from this module at call time (and passed to `elmo_keras.file_embedding`), so
+# that patching it here changes the windows.
 from elmo_keras.preprocessing.batching import (DEFAULT_MAX_TOKENS_PER_BATCH, LENGTH_BUCKET,  # noqa: F401
                                                ROW_BUCKET, WINDOW_MAX_TOKENS, budget_batches, padded_length,
                                                plan_chunks, row_bucket)
@@ -412,12 +413,11 @@ class ElmoEmbedder:
         finished chunks and any earlier output stay as they were, and the
         same call resumes once there is room.
         """
-        from elmo_keras.file_embedding import embed_file
-
         embed_file(self, input_file, output_file, output_format=output_format, batch_size=batch_size,
                    forget_sentences=forget_sentences, use_sentence_keys=use_sentence_keys, progress=progress,
                    tokenizer=tokenizer, overwrite=overwrite, max_tokens_per_batch=max_tokens_per_batch,
-                   sentence_vectors=sentence_vectors)
+                   sentence_vectors=sentence_vectors, sort_window_batches=SORT_WINDOW_BATCHES,
+                   window_tokens=WINDOW_MAX_TOKENS)
 
     def _weights_digest(self):
         """SHA-256 of the weight file, so that resuming never reuses chunks of other weights."""

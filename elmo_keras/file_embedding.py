@@ -25,12 +25,12 @@ from elmo_keras.preprocessing.split import check_splitter, split_sentence
 
 def embed_file(embedder, input_file, output_file, output_format="all", batch_size=None, forget_sentences=False,
                use_sentence_keys=False, progress=True, tokenizer=None, overwrite=False, max_tokens_per_batch=None,
-               sentence_vectors=False):
-    """`embedder.embed_file(...)`: see `ElmoEmbedder.embed_file`."""
-    # Read at call time, so that a change of the embedder module's windows applies here too.
-    from elmo_keras import embedder as embedder_module
+               sentence_vectors=False, *, sort_window_batches, window_tokens):
+    """`embedder.embed_file(...)`: see `ElmoEmbedder.embed_file`.
 
-    window_tokens = embedder_module.WINDOW_MAX_TOKENS
+    A chunk holds `batch_size * sort_window_batches` sentences, fewer once it
+    holds `window_tokens` tokens (the embedder's sort windows).
+    """
     if output_format not in OUTPUT_FORMATS:
         raise ValueError(f"output_format: expected one of {OUTPUT_FORMATS}, found {output_format!r}")
     if sentence_vectors and use_sentence_keys:
@@ -42,7 +42,7 @@ def embed_file(embedder, input_file, output_file, output_format="all", batch_siz
     check_output_file(output_file, overwrite=overwrite)
     sentences = read_sentences(input_file)
     keys = sentence_keys(input_file, sentences, use_sentence_keys)
-    chunk_size = batch_size * embedder_module.SORT_WINDOW_BATCHES
+    chunk_size = batch_size * sort_window_batches
     lengths = [len(split_sentence(s, tokenizer)) for s in sentences]
     plan = plan_chunks(lengths, chunk_size, unit=batch_size if embedder.stateful else 1, max_tokens=window_tokens)
     fingerprint = {

@@ -146,11 +146,11 @@ def check_saved_config(cls, config):
     """
     import inspect
 
-    from elmo_keras import __version__
-
+    # The package is imported by now (its classes call this); importing it here would be a cycle.
+    version = getattr(sys.modules.get("elmo_keras"), "__version__", "")
     own = set(inspect.signature(cls.__init__).parameters) - {"self", "args", "kwargs"}
     unknown = sorted(set(config) - own - _KERAS_ARGUMENTS)
     if unknown:
         raise ValueError(f"{cls.__name__}: the saved model has the argument(s) {', '.join(unknown)}, which "
-                         f"elmo_keras {__version__} does not know: a newer elmo_keras saved it; upgrade "
+                         f"elmo_keras {version} does not know: a newer elmo_keras saved it; upgrade "
                          f"(pip install -U elmo-keras)")
