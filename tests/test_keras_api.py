@@ -16,6 +16,7 @@ from conftest import FIXTURE_OPTIONS, FIXTURE_WEIGHTS, tiny_options, write_rando
 from reference_bilm import batching_tolerance
 
 import elmo_keras
+from elmo_keras.models.elmo_backbone import backbone_arguments
 from elmo_keras import (Elmo, ElmoBackbone, ElmoEmbedder, ElmoTextEmbedder, ElmoTokenizer, batch_to_ids,
                         build_bilm, load_bilm)
 from elmo_keras.io.options import load_options, validate_options
@@ -204,11 +205,11 @@ def test_token_encoder_then_contextualizer_is_the_backbone(tiny_models, config):
 
 def test_backbone_config_round_trip():
     options = CONFIGS["one_layer_tanh"]
-    backbone = ElmoBackbone(options, stateful=True, max_batch_size=3, name="lm")
+    backbone = ElmoBackbone.from_options(options, stateful=True, max_batch_size=3, name="lm")
     config = backbone.get_config()
-    assert set(config) == {"name", "trainable", "options", "stateful", "max_batch_size"}
+    assert set(config) == {"name", "trainable", "dtype", "stateful", "max_batch_size", *backbone_arguments(options)}
     assert (config["stateful"], config["max_batch_size"], config["name"]) == (True, 3, "lm")
-    assert config["options"] == validate_options(options)
+    assert {k: config[k] for k in backbone_arguments(options)} == backbone_arguments(validate_options(options))
     json.dumps(config)  # plain data, no weights
     clone = ElmoBackbone.from_config(config)
     assert isinstance(clone, ElmoBackbone) and clone.get_config() == config
@@ -402,7 +403,7 @@ def test_text_embedder_config_round_trip_and_checks():
                                                        "sequence_len", "word_emb"]
     assert hub.get_config() == {**config, "hub_outputs": True}
     with pytest.raises(ValueError, match="needs a stateless backbone"):
-        ElmoTextEmbedder(ElmoBackbone(tiny_options(), stateful=True))
+        ElmoTextEmbedder(ElmoBackbone.from_options(tiny_options(), stateful=True))
 
 
 # --- .keras files in a fresh process, and registration -----------------------------------------------

@@ -7,6 +7,7 @@ import pytest
 from conftest import FIXTURE_OPTIONS
 
 from elmo_keras import ElmoBackbone, OptionsError
+from elmo_keras.models.elmo_backbone import backbone_arguments
 from elmo_keras.io.options import CharCnnOptions, ElmoOptions, LstmOptions, validate_options
 from elmo_keras.training.options import TrainingOptions, validate_training_options
 
@@ -56,11 +57,22 @@ def test_reading_by_key_still_works_with_a_deprecation_warning():
         assert options["lstm"]["dim"] == 8
 
 
-def test_models_take_either_form_and_configs_stay_the_original_schema():
-    from_dict, from_object = ElmoBackbone(TINY), ElmoBackbone(ElmoOptions.from_dict(TINY))
-    assert from_dict.options == from_object.options
-    assert from_dict.get_config()["options"] == validate_options(TINY)
-    json.dumps(from_dict.get_config())  # plain JSON, as `.keras` files hold it
+def test_the_backbone_takes_either_form_of_options_and_its_config_is_flat():
+    from_dict, from_object = ElmoBackbone.from_options(TINY), ElmoBackbone.from_options(ElmoOptions.from_dict(TINY))
+    assert from_dict.options == from_object.options == ElmoOptions.from_dict(TINY)
+    config = from_dict.get_config()
+    assert {k: config[k] for k in backbone_arguments(TINY)} == backbone_arguments(TINY)
+    json.dumps(config)  # plain JSON, as `.keras` files hold it
+    # The flat arguments describe the same options, and convert back to them.
+    assert ElmoBackbone.from_config(config).options == ElmoOptions.from_dict(validate_options(TINY))
+    # The constructor of elmo_keras 0.x, ElmoBackbone(options), still works with a warning.
+    with pytest.warns(DeprecationWarning, match=r"from_options"):
+        deprecated = ElmoBackbone(TINY, name="old_form")
+    assert deprecated.get_config() == {**config, "name": "old_form"}
+    # Configs saved by elmo_keras 0.x (the options dict) load silently, as the same model.
+    old = {"name": "bilm", "trainable": True, "options": validate_options(TINY), "stateful": False,
+           "max_batch_size": 64}
+    assert ElmoBackbone.from_config(old).get_config() == {**config, "name": "bilm"}
 
 
 def test_training_options_extend_the_options():

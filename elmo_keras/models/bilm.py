@@ -35,7 +35,7 @@ def build_bilm(options, stateful=False, max_batch_size=64, name="bilm"):
     >>> tuple(out["activations"].shape)
     (2, 3, 5, 8)
     """
-    return ElmoBackbone(options, stateful=stateful, max_batch_size=max_batch_size, name=name)
+    return ElmoBackbone.from_options(options, stateful=stateful, max_batch_size=max_batch_size, name=name)
 
 
 def get_bilstm(model):

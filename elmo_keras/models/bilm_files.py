@@ -76,7 +76,7 @@ def save_random_bilm(directory, options, seed=0, scale=None):
     """
     if scale is None:
         keras.utils.set_random_seed(seed)
-    model = ElmoBackbone(options, name="bilm")
+    model = ElmoBackbone.from_options(options, name="bilm")
     if scale is not None:
         rng = np.random.default_rng(seed)
         for v in model.weights:

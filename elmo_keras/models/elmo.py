@@ -76,7 +76,7 @@ class Elmo(keras.layers.Layer):
             keep_sentence_boundaries=keep_sentence_boundaries, stop_gradient=not trainable_backbone,
             do_layer_norm=do_layer_norm, scalar_mix_weights=scalar_mix_parameters,
             trainable_mix=scalar_mix_parameters is None, l2_coef=l2_coef, name="elmo_head")
-        self.bilm = ElmoBackbone(self.options, name="bilm")
+        self.bilm = ElmoBackbone.from_options(self.options, name="bilm")
         if weight_file is not None:
             load_weights(self.bilm, weight_file)
         self.bilm.trainable = trainable_backbone

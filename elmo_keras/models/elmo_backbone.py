@@ -1,18 +1,87 @@
 """`ElmoBackbone`: the biLM as a Keras model, character ids in, every layer out."""
 
 import os
+import warnings
 
 import keras
 from keras import ops
 
 from elmo_keras.arguments import check_positive_int
+from elmo_keras.io.atomic import atomic_directory
 from elmo_keras.io.options import ElmoOptions
 from elmo_keras.layers.bilstm import BiLSTM
 from elmo_keras.layers.char_cnn import CharCNN
+from elmo_keras.models.keras_hub_base import Backbone, require_keras_hub
 from elmo_keras.models.weight_layout import load_weights
 from elmo_keras.registration import check_saved_config
 
 DEFAULT_PRESET = "default"
+
+# The original ELMo's architecture (Peters et al., 2018; bilm-tf's options of the released "original"
+# model): `ElmoBackbone()`'s defaults.
+ORIGINAL_FILTERS = ((1, 32), (2, 32), (3, 64), (4, 128), (5, 256), (6, 512), (7, 1024))
+
+
+def backbone_arguments(options):
+    """The one converter: `ElmoBackbone`'s constructor arguments from options of the original schema.
+
+    Each argument is the options field of the same name (`lstm_dim` is
+    `lstm.dim`, `n_lstm_layers` is `lstm.n_layers`, `char_embedding_dim` is
+    `char_cnn.embedding.dim`, the others keep their names).
+
+    >>> opts = {"lstm": {"dim": 8, "projection_dim": 4, "n_layers": 2},
+    ...         "char_cnn": {"embedding": {"dim": 4}, "filters": [[1, 4], [2, 4]], "n_highway": 1}}
+    >>> backbone_arguments(opts)["filters"], backbone_arguments(opts)["lstm_dim"]
+    ([[1, 4], [2, 4]], 8)
+    """
+    options = ElmoOptions.from_dict(options)
+    lstm, cnn = options.lstm, options.char_cnn
+    return {"lstm_dim": lstm.dim, "projection_dim": lstm.projection_dim, "n_lstm_layers": lstm.n_layers,
+            "filters": [list(f) for f in cnn.filters], "char_embedding_dim": cnn.embedding_dim,
+            "n_highway": cnn.n_highway, "activation": cnn.activation, "cell_clip": lstm.cell_clip,
+            "proj_clip": lstm.proj_clip, "use_skip_connections": lstm.use_skip_connections,
+            "max_characters_per_token": cnn.max_characters_per_token}
+
+
+def _options_of(arguments):
+    """`ElmoOptions` of the backbone's constructor arguments, checked by the options' one validator."""
+    a = arguments
+    return ElmoOptions.from_dict({
+        "lstm": {"dim": a["lstm_dim"], "projection_dim": a["projection_dim"], "n_layers": a["n_lstm_layers"],
+                 "cell_clip": a["cell_clip"], "proj_clip": a["proj_clip"],
+                 "use_skip_connections": a["use_skip_connections"]},
+        "char_cnn": {"embedding": {"dim": a["char_embedding_dim"]}, "filters": [list(f) for f in a["filters"]],
+                     "n_highway": a["n_highway"], "activation": a["activation"],
+                     "max_characters_per_token": a["max_characters_per_token"]},
+    }, source="ElmoBackbone arguments")
+
+
+def check_keras_hub_folder(preset, load_weights=True):
+    """Refuse a local keras-hub preset folder without a readable config or its weights, naming the file."""
+    import json
+
+    preset = os.fspath(preset)
+    if "://" in preset:
+        return  # a handle: keras-hub fetches and checks it
+    config_file = os.path.join(preset, "config.json")
+    try:
+        with open(config_file, encoding="utf-8") as f:
+            config = json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{config_file}: not a readable keras-hub config ({e})") from None
+    if not isinstance(config, dict) or "registered_name" not in config:
+        raise ValueError(f"{config_file}: expected a keras-hub config (a JSON object with registered_name, as "
+                         f"save_to_preset writes it)")
+    weights = [os.path.join(preset, name) for name in ("model.weights.h5", "model.weights.json")]
+    if load_weights and not any(map(os.path.isfile, weights)):
+        raise FileNotFoundError(f"{weights[0]}: missing: a keras-hub preset holds its weights there "
+                                f"(or sharded, listed in model.weights.json); save_to_preset writes it")
+
+
+def is_keras_hub_preset(preset):
+    """True for a keras-hub handle (`hf://...`, `kaggle://...`) or a folder holding keras-hub's `config.json`."""
+    preset = os.fspath(preset)
+    return "://" in preset or os.path.isfile(os.path.join(preset, "config.json"))
 
 
 def char_cnn_from_options(options, name="char_cnn"):
@@ -116,22 +185,41 @@ def preset_files(preset):
 
 
 @keras.saving.register_keras_serializable(package="elmo_keras")
-class ElmoBackbone(keras.Model):
+class ElmoBackbone(Backbone):
     """The ELMo biLM: character ids in, the char-CNN and every LSTM layer out.
 
-    A functional model built from the original `options.json` schema: a
-    `CharCNN` (layer `char_cnn`) turns each token's characters into a vector
-    and a `BiLSTM` (layer `bilstm`) reads the sentence forward and backward.
-    `elmo_keras.models.weight_layout` maps the original weight files onto it
-    by those layer names.
+    A functional model: a `CharCNN` (layer `char_cnn`) turns each token's
+    characters into a vector and a `BiLSTM` (layer `bilstm`) reads the
+    sentence forward and backward. `elmo_keras.models.weight_layout` maps the
+    original weight files onto it by those layer names. With keras-hub
+    installed it is a `keras_hub.models.Backbone` (see `save_to_preset`).
+
+    The defaults are the original ELMo's architecture (2 x 4096 cells, 512
+    projection, 2 highway layers, 93.6 million parameters), with random
+    weights; `from_preset` and `from_files` load trained ones, and
+    `from_options` converts the original `options.json` schema (each
+    argument is the options field of the same name: `backbone_arguments`).
 
     Args:
-        options: `ElmoOptions`, or a dict of the `options.json` schema
-            (validated into one: `ElmoOptions.from_dict`).
+        lstm_dim: int. LSTM cells per direction and layer (`lstm.dim`).
+        projection_dim: int. The LSTMs' projection, and the char-CNN's output.
+        n_lstm_layers: int. LSTM layers per direction (`lstm.n_layers`).
+        filters: list of `[width, count]`. The char-CNN's convolutions.
+        char_embedding_dim: int. Character embedding (`char_cnn.embedding.dim`).
+        n_highway: int. Highway layers after the convolutions.
+        activation: str. `"relu"` or `"tanh"`, after the convolutions.
+        cell_clip, proj_clip: float or None. LSTM cell and projection clipping.
+        use_skip_connections: bool. Residual connection into LSTM layers 2+.
+        max_characters_per_token: int. Width of the char-id input.
         stateful: bool. Carry LSTM states per batch row from call to call, as
             bilm-tf does at prediction time (`reset_states()` forgets them).
         max_batch_size: int. Rows of state kept when stateful.
+        dtype: the dtype policy of the layers (keras-hub's argument).
         **kwargs: standard model arguments (`name`, `trainable`).
+
+    `ElmoBackbone(options)` (an `ElmoOptions` or dict of the original schema,
+    the constructor of elmo_keras 0.x) still works with a DeprecationWarning:
+    use `ElmoBackbone.from_options(options)`.
 
     Call arguments:
         char_ids: int32 (batch, time, max_characters_per_token), sentence
@@ -160,16 +248,32 @@ class ElmoBackbone(keras.Model):
     >>> out = backbone(np.ones((2, 5, 50), "int32"))
     >>> tuple(out["activations"].shape), tuple(out["token_embedding"].shape)
     ((2, 3, 5, 256), (2, 5, 128))
-    >>> opts = {"lstm": {"dim": 8, "projection_dim": 4, "n_layers": 2},
-    ...         "char_cnn": {"embedding": {"dim": 4}, "filters": [[1, 4], [2, 4]], "n_highway": 1}}
-    >>> tuple(ElmoBackbone(opts)(np.ones((2, 5, 50), "int32"))["activations"].shape)  # random weights
+    >>> tiny = ElmoBackbone(lstm_dim=8, projection_dim=4, n_lstm_layers=2, filters=[[1, 4], [2, 4]],
+    ...                     char_embedding_dim=4, n_highway=1)  # random weights
+    >>> tuple(tiny(np.ones((2, 5, 50), "int32"))["activations"].shape)
     (2, 3, 5, 8)
 
     Reference: Peters et al., 2018, "Deep contextualized word representations".
     """
 
-    def __init__(self, options, stateful=False, max_batch_size=64, **kwargs):
-        options = ElmoOptions.from_dict(options)
+    def __init__(self, lstm_dim=4096, projection_dim=512, n_lstm_layers=2, filters=ORIGINAL_FILTERS,
+                 char_embedding_dim=16, n_highway=2, activation="relu", cell_clip=3.0, proj_clip=3.0,
+                 use_skip_connections=True, max_characters_per_token=50, stateful=False, max_batch_size=64,
+                 dtype=None, **kwargs):
+        if isinstance(lstm_dim, (dict, ElmoOptions)) or "options" in kwargs:
+            options = kwargs.pop("options") if "options" in kwargs else lstm_dim
+            warnings.warn("ElmoBackbone(options) is deprecated: use ElmoBackbone.from_options(options), or "
+                          "the flat arguments (elmo_keras.models.elmo_backbone.backbone_arguments)",
+                          DeprecationWarning, stacklevel=2)
+            self.__init__(**backbone_arguments(options), stateful=stateful, max_batch_size=max_batch_size,
+                          dtype=dtype, **kwargs)
+            return
+        arguments = {"lstm_dim": lstm_dim, "projection_dim": projection_dim, "n_lstm_layers": n_lstm_layers,
+                     "filters": [list(f) for f in filters], "char_embedding_dim": char_embedding_dim,
+                     "n_highway": n_highway, "activation": activation, "cell_clip": cell_clip,
+                     "proj_clip": proj_clip, "use_skip_connections": use_skip_connections,
+                     "max_characters_per_token": max_characters_per_token}
+        options = _options_of(arguments)
         check_positive_int(max_batch_size, "max_batch_size")
         max_chars = options.char_cnn.max_characters_per_token
 
@@ -182,7 +286,7 @@ class ElmoBackbone(keras.Model):
         mask = token_mask(char_ids)
         embedding, activations = contextualize(bilstm, char_cnn(char_ids), mask)
         outputs = {"token_embedding": embedding, "activations": activations, "mask": mask}
-        super().__init__(inputs=char_ids, outputs=outputs, **kwargs)
+        super().__init__(inputs=char_ids, outputs=outputs, dtype=dtype, **kwargs)
 
         # === Config ===
         self.options = options
@@ -262,41 +366,84 @@ class ElmoBackbone(keras.Model):
         return {"activations": None, "mask": None, "token_embedding": token_mask(char_ids)}
 
     @classmethod
+    def from_options(cls, options, **kwargs):
+        """Build from options of the original schema (an `ElmoOptions`, a dict), with random weights.
+
+        `kwargs` go to the constructor (`stateful`, `max_batch_size`, `name`,
+        `dtype`). The backbone's `options` are these options, their keys
+        beyond the architecture (training keys, `n_characters`) included, so
+        that `save_bilm` writes them back as they were.
+        """
+        options = ElmoOptions.from_dict(options)
+        model = cls(**backbone_arguments(options), **kwargs)
+        model.options = options
+        return model
+
+    @classmethod
     def from_files(cls, options_file, weight_file, **kwargs):
         """Build from the original `options.json` and load the weights `.hdf5`.
 
         `kwargs` go to the constructor (`stateful`, `max_batch_size`, `name`).
         """
-        model = cls(ElmoOptions.from_json(options_file), **kwargs)
+        model = cls.from_options(ElmoOptions.from_json(options_file), **kwargs)
         load_weights(model, weight_file)
         return model
 
     @classmethod
-    def from_preset(cls, preset, **kwargs):
-        """Build a pretrained backbone: `"default"`, a released name or a directory.
+    def from_preset(cls, preset, load_weights=True, **kwargs):
+        """Build a pretrained backbone: `"default"`, a released name, a folder, or a keras-hub preset.
 
         Args:
             preset: str. See `preset_files`: `"default"` (the bundled
                 model), `"small"`, `"medium"`, `"original"`,
-                `"original_5.5b"` (fetched once, verified, then offline), or
-                a directory holding `options.json` and one weights `.hdf5`.
+                `"original_5.5b"` (fetched once, verified, then offline), a
+                directory holding `options.json` and one weights `.hdf5`, or
+                a zip of one. A folder holding keras-hub's `config.json`
+                (written by `save_to_preset`) and keras-hub's handles
+                (`hf://...`, `kaggle://...`) load through keras-hub's own
+                loader (the `keras-hub` extra).
+            load_weights: bool. False: the preset's architecture with random
+                weights.
             **kwargs: constructor arguments (`stateful`, `max_batch_size`,
-                `name`).
+                `name`, `dtype`).
         """
+        if is_keras_hub_preset(preset):
+            require_keras_hub(f"the keras-hub preset {os.fspath(preset)!r}")
+            check_keras_hub_folder(preset, load_weights)
+            return super().from_preset(os.fspath(preset), load_weights=load_weights, **kwargs)
         options_file, weight_file = preset_files(preset)
+        if not load_weights:
+            return cls.from_options(ElmoOptions.from_json(options_file), **kwargs)
         return cls.from_files(options_file, weight_file, **kwargs)
 
+    def save_to_preset(self, preset_dir, max_shard_size=10):
+        """Write the backbone as a keras-hub preset folder (the `keras-hub` extra).
+
+        keras-hub's own saver writes `config.json`, `model.weights.h5` and
+        `metadata.json` into a new folder beside `preset_dir`, which then
+        takes the place of `preset_dir` whole: a reader never sees half a
+        preset, and an existing `preset_dir` is replaced only by a complete
+        one. `keras_hub.models.Backbone.from_preset(preset_dir)` and
+        `ElmoBackbone.from_preset(preset_dir)` read it back, weights bit for
+        bit (once `elmo_keras` is imported, which registers the class).
+        """
+        require_keras_hub("ElmoBackbone.save_to_preset")
+        with atomic_directory(preset_dir) as tmp:
+            super().save_to_preset(tmp, max_shard_size=max_shard_size)
+
     def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "options": self.elmo_options,
-            "stateful": self.stateful,
-            "max_batch_size": self.max_batch_size,
-        }
+        config = super().get_config()
+        config.update(backbone_arguments(self.options))
+        config.update({"stateful": self.stateful, "max_batch_size": self.max_batch_size})
+        return config
 
     @classmethod
     def from_config(cls, config):
         # Functional's from_config would rebuild a plain Functional model.
+        config = dict(config)
+        if "options" in config:  # saved by elmo_keras 0.x: the original schema, converted
+            config.update(backbone_arguments(config.pop("options")))
         check_saved_config(cls, config)
+        if isinstance(config.get("dtype"), dict):
+            config["dtype"] = keras.dtype_policies.get(config["dtype"])
         return cls(**config)

@@ -13,7 +13,7 @@ Example:
 >>> from elmo_keras.models.elmo_backbone import ElmoBackbone
 >>> opts = {"lstm": {"dim": 8, "projection_dim": 4, "n_layers": 1},
 ...         "char_cnn": {"embedding": {"dim": 4}, "filters": [[1, 4]], "n_highway": 1}}
->>> [row.name for row in weight_layout(ElmoBackbone(opts))][:4]
+>>> [row.name for row in weight_layout(ElmoBackbone.from_options(opts))][:4]
 ['char_embed', 'CNN/W_cnn_0', 'CNN/b_cnn_0', 'CNN_high_0/W_carry']
 """
 
