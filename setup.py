@@ -39,6 +39,9 @@ EXTRAS = {
     "jax": ["jax>=0.10,<0.11", "jaxlib>=0.10,<0.11"],  # the CPU build; use with KERAS_BACKEND=jax; tested: 0.10.2
     "torch": ["torch>=2.13,<3"],  # use with KERAS_BACKEND=torch; tested with 2.13.0
     "hub": HUB,
+    # keras-hub: ElmoBackbone becomes a keras_hub.models.Backbone (keras-hub's loaders, save_to_preset).
+    # It requires tensorflow-text (so TensorFlow) on Linux and macOS; tested: 0.32.0.
+    "keras-hub": ["keras-hub>=0.32,<0.33"],
     # elmo_keras.beam and `elmo-keras embed-beam` import Beam, on first use only (the rest of the package
     # and its command line run without it). 2.77.0 co-installs with TensorFlow 2.20 and numpy 2.4 on
     # Python 3.11 (it caps protobuf below 7 and pillow below 13).

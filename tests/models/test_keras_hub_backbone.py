@@ -127,3 +127,20 @@ def test_without_keras_hub_the_backbone_works_and_presets_name_the_extra(tmp_pat
     assert lines[1] == ('ElmoBackbone.save_to_preset needs keras-hub, which is not installed: '
                         'pip install "elmo-keras[keras-hub]"')
     assert not (tmp_path / "p").exists()
+
+
+def test_to_preset_command_writes_a_preset_of_the_original_files(backbone, tmp_path, capsys):
+    from elmo_keras.cli import main
+
+    out = tmp_path / "preset"
+    args = ["to-preset", str(out), "--options-file", FIXTURE_OPTIONS, "--weight-file", FIXTURE_WEIGHTS]
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["parameters"] == backbone.count_params()
+    loaded = keras_hub.models.Backbone.from_preset(str(out))
+    for a, b in zip(loaded.weights, backbone.weights, strict=True):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+    written = (out / "model.weights.h5").read_bytes()
+    assert main(args) == 1  # an existing preset is kept
+    assert capsys.readouterr().err.strip().endswith("exists: pass --overwrite to replace it")
+    assert (out / "model.weights.h5").read_bytes() == written
+    assert main(args + ["--overwrite"]) == 0
