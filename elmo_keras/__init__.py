@@ -39,6 +39,8 @@ _PUBLIC = {
     "Elmo": "elmo_keras.models.elmo",
     "ElmoBackbone": "elmo_keras.models.elmo_backbone",
     "ElmoTextEmbedder": "elmo_keras.models.elmo_text_embedder",
+    "ElmoTextClassifier": "elmo_keras.models.elmo_text_classifier",
+    "ElmoTextClassifierPreprocessor": "elmo_keras.models.elmo_text_classifier_preprocessor",
     "ElmoTokenizer": "elmo_keras.preprocessing.elmo_tokenizer",
     "LanguageModel": "elmo_keras.models.language_model",
     "train": "elmo_keras.training.train",

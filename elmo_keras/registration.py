@@ -38,6 +38,7 @@ SAVED_CLASS_MODULES = (
     "elmo_keras.models.elmo",  # Elmo
     "elmo_keras.models.elmo_text_embedder",  # ElmoTextEmbedder
     "elmo_keras.models.language_model",  # LanguageModel
+    "elmo_keras.models.elmo_text_classifier",  # ElmoTextClassifier, ElmoTextClassifierPreprocessor
 )
 
 _registered = False

@@ -45,13 +45,27 @@ def atomic_write_text(path, text):
             f.write(text)
 
 
+
+def _move_into(source, target):
+    """Move every entry of folder `source` into folder `target`, each file by one rename; folders merge."""
+    for name in sorted(os.listdir(source)):
+        src, dst = os.path.join(source, name), os.path.join(target, name)
+        if os.path.isdir(src) and os.path.isdir(dst):
+            _move_into(src, dst)
+        else:
+            os.replace(src, dst)
+
+
 @contextlib.contextmanager
 def atomic_directory(path):
-    """Yield a new temporary folder beside `path`; put it in place of `path` on success.
+    """Yield a new temporary folder beside `path`; on success its files take their place in `path`.
 
-    `path` (if it exists) is replaced only by a complete folder: the old one
-    is renamed aside, the new one renamed in, then the old one removed. On an
-    exception the temporary folder is removed and `path` is untouched.
+    A new `path` appears whole (one rename of the folder). Into an existing
+    `path` each written file moves by one rename, replacing a file of the
+    same name and leaving the others (so that the parts of a keras-hub preset
+    can be saved one after another into one folder): a reader never sees a
+    half-written file. On an exception the temporary folder is removed and
+    `path` is untouched.
     """
     import shutil
 
@@ -59,15 +73,18 @@ def atomic_directory(path):
     parent = os.path.dirname(path)
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=parent)
+    os.chmod(tmp, 0o777 & ~_umask())
     try:
         yield tmp
-        if os.path.exists(path):
-            old = tempfile.mkdtemp(prefix="." + os.path.basename(path) + ".", suffix=".old", dir=parent)
-            os.replace(path, os.path.join(old, "replaced"))
-            os.replace(tmp, path)
-            shutil.rmtree(old)
+        if os.path.isdir(path):
+            _move_into(tmp, path)
         else:
             os.replace(tmp, path)
-    except BaseException:
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+
+def _umask():
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask

@@ -420,10 +420,11 @@ class ElmoBackbone(Backbone):
         """Write the backbone as a keras-hub preset folder (the `keras-hub` extra).
 
         keras-hub's own saver writes `config.json`, `model.weights.h5` and
-        `metadata.json` into a new folder beside `preset_dir`, which then
-        takes the place of `preset_dir` whole: a reader never sees half a
-        preset, and an existing `preset_dir` is replaced only by a complete
-        one. `keras_hub.models.Backbone.from_preset(preset_dir)` and
+        `metadata.json` into a new folder beside `preset_dir`, and only once
+        it has finished do they move into `preset_dir` (a new `preset_dir`
+        appears whole; in an existing one each file is replaced by one
+        rename, and other parts of a preset, such as a tokenizer saved there,
+        stay): a reader never sees a half-written preset. `keras_hub.models.Backbone.from_preset(preset_dir)` and
         `ElmoBackbone.from_preset(preset_dir)` read it back, weights bit for
         bit (once `elmo_keras` is imported, which registers the class).
         """

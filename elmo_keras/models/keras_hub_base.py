@@ -21,10 +21,22 @@ import keras
 
 KERAS_HUB_EXTRA = 'pip install "elmo-keras[keras-hub]"'
 
+
+
+def require_keras_hub(what):
+    """Return the keras_hub module; without it, ImportError naming `what` and the extra, in one line."""
+    if keras_hub is None:
+        raise ImportError(f"{what} needs keras-hub, which is not installed: {KERAS_HUB_EXTRA}")
+    return keras_hub
+
+
 if importlib.util.find_spec("keras_hub") is not None:
     import keras_hub
 
     Backbone = keras_hub.models.Backbone
+    Tokenizer = keras_hub.tokenizers.Tokenizer
+    Preprocessor = keras_hub.models.Preprocessor
+    TextClassifier = keras_hub.models.TextClassifier
 else:
     keras_hub = None
 
@@ -40,9 +52,24 @@ else:
             return {"name": self.name, "trainable": self.trainable,
                     "dtype": keras.dtype_policies.serialize(self.dtype_policy)}
 
+    class Tokenizer(keras.layers.Layer):
+        """`keras.layers.Layer` with keras-hub `Tokenizer`'s `config_file` argument (keras-hub not installed)."""
 
-def require_keras_hub(what):
-    """Return the keras_hub module; without it, ImportError naming `what` and the extra, in one line."""
-    if keras_hub is None:
-        raise ImportError(f"{what} needs keras-hub, which is not installed: {KERAS_HUB_EXTRA}")
-    return keras_hub
+        def __init__(self, *args, config_file="tokenizer.json", **kwargs):
+            super().__init__(*args, **kwargs)
+            self.config_file = config_file
+
+        def get_config(self):
+            return {**super().get_config(), "config_file": self.config_file}
+
+    class Preprocessor(keras.layers.Layer):
+        """Stands for keras-hub's `Preprocessor`, which the package's preprocessors need."""
+
+        def __init__(self, *args, **kwargs):
+            require_keras_hub(type(self).__name__)
+
+    class TextClassifier(keras.Model):
+        """Stands for keras-hub's `TextClassifier`, which the package's classifier needs."""
+
+        def __init__(self, *args, **kwargs):
+            require_keras_hub(type(self).__name__)

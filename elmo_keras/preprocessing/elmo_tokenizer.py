@@ -2,7 +2,9 @@
 
 import keras
 
-from elmo_keras.preprocessing.char_ids import MAX_CHARACTERS_PER_TOKEN
+from elmo_keras.models.elmo_backbone import ElmoBackbone
+from elmo_keras.models.keras_hub_base import Tokenizer
+from elmo_keras.preprocessing.char_ids import MAX_CHARACTERS_PER_TOKEN, N_CHARACTER_CODES
 from elmo_keras.preprocessing.split import GRAPH_SPLITTERS, MOSES
 
 TOKENIZERS = GRAPH_SPLITTERS  # the old name, kept importable
@@ -25,8 +27,13 @@ def _tf_modules():
 
 
 @keras.saving.register_keras_serializable(package="elmo_keras")
-class ElmoTokenizer(keras.layers.Layer):
+class ElmoTokenizer(Tokenizer):
     """Split sentences into tokens and encode them as ELMo's character ids.
+
+    With keras-hub installed it is a `keras_hub.tokenizers.Tokenizer` of
+    `ElmoBackbone` (`keras_hub.models.Tokenizer.from_preset` returns it from a
+    preset that holds its `tokenizer.json`); it has no vocabulary file, its
+    ids are bytes and markers (`vocabulary_size()`).
 
     The ids are exactly `elmo_keras.batch_to_ids` of the tokens: each token's
     UTF-8 bytes between begin- and end-of-word marks, `<S>` and `</S>` around
@@ -74,6 +81,8 @@ class ElmoTokenizer(keras.layers.Layer):
     (2, 5, 50)
     """
 
+    backbone_cls = ElmoBackbone
+
     def __init__(self, tokenizer="whitespace", max_characters_per_token=MAX_CHARACTERS_PER_TOKEN, **kwargs):
         if isinstance(tokenizer, str) and tokenizer.startswith(MOSES):
             raise ValueError(f"ElmoTokenizer: tokenizer {tokenizer!r} runs in Python only (Moses' rules have no "
@@ -103,13 +112,17 @@ class ElmoTokenizer(keras.layers.Layer):
         return text_tokenizer("punctuation")(sentences)
 
     def call(self, inputs):
+        return self.tokenize(inputs)
+
+    def tokenize(self, inputs):
+        """The char ids of `inputs` (what calling the layer returns)."""
         tf, char_ids_tf = _tf_modules()
         if isinstance(inputs, tf.RaggedTensor):
             return char_ids_tf.ragged_to_char_ids(inputs, self.max_characters_per_token)
         inputs = tf.convert_to_tensor(inputs, dtype=tf.string)
         rank = inputs.shape.rank
         if rank == 0:
-            return self.call(inputs[None])[0]
+            return self.tokenize(inputs[None])[0]
         if rank == 1:
             tokens = self._split(inputs)
         elif rank == 2:
@@ -118,6 +131,16 @@ class ElmoTokenizer(keras.layers.Layer):
             raise ValueError(f"ElmoTokenizer: expected sentences (batch,), one sentence () or tokens "
                              f"(batch, tokens); got shape {inputs.shape}")
         return char_ids_tf.ragged_to_char_ids(tokens, self.max_characters_per_token)
+
+    def vocabulary_size(self):
+        """Distinct char ids: 0 (batch padding), then the 256 bytes and 5 marks shifted by one."""
+        return N_CHARACTER_CODES + 1
+
+    def save_assets(self, dir_path):
+        """keras-hub's preset saver asks for the vocabulary files: there are none."""
+
+    def load_preset_assets(self, preset):
+        """keras-hub's preset loader asks for the vocabulary files: there are none."""
 
     def compute_output_spec(self, inputs):
         shape = tuple(inputs.shape)

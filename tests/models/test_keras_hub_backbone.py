@@ -114,11 +114,16 @@ try:
     b.save_to_preset(sys.argv[3])
 except ImportError as e:
     print(e)
+import elmo_keras
+try:
+    elmo_keras.ElmoTextClassifier(b, num_classes=2)
+except ImportError as e:
+    print(e)
 """
 
 
 @pytest.mark.slow
-def test_without_keras_hub_the_backbone_works_and_presets_name_the_extra(tmp_path):
+def test_without_keras_hub_the_backbone_works_and_presets_and_the_classifier_name_the_extra(tmp_path):
     result = subprocess.run([sys.executable, "-c", NO_KERAS_HUB, FIXTURE_OPTIONS, FIXTURE_WEIGHTS,
                              str(tmp_path / "p")], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -126,6 +131,7 @@ def test_without_keras_hub_the_backbone_works_and_presets_name_the_extra(tmp_pat
     assert lines[0] == "Backbone ['activation', 'cell_clip', 'char_embedding_dim'] (1, 3, 4, 32)"
     assert lines[1] == ('ElmoBackbone.save_to_preset needs keras-hub, which is not installed: '
                         'pip install "elmo-keras[keras-hub]"')
+    assert lines[2] == 'ElmoTextClassifier needs keras-hub, which is not installed: pip install "elmo-keras[keras-hub]"'
     assert not (tmp_path / "p").exists()
 
 
