@@ -6,6 +6,37 @@ variable, the step count and the data position (the `WindowBatcher.state()`
 before the next batch). Each variable is stored under a name that does not
 depend on the order in which variables were created (`_variable_names`), and
 restored by it.
+
+Why not `keras.callbacks.BackupAndRestore` (Keras 3.15.1, measured with
+`python benchmarks/backup_and_restore_probe.py`: the tiny job of
+`tests/test_kill_resume.py`, 18 steps, interrupted after step 10, against the
+uninterrupted run; numbers in `benchmarks/RESULTS.md`). Its backup is
+`model.save_weights` (weights, all optimizer variables with the step count,
+the carried LSTM state) plus `{"epoch", "batch"}`, and a resumed `fit` restarts
+at the saved epoch only. So, as it is, it loses:
+- the data position: a generator or tf.data pipeline starts again at the
+  corpus' first batch (final weights differ by up to 0.23, the LSTM state by 0.70);
+- the step inside an epoch: "batch" is written but never read, so with
+  `save_freq=4` the resumed fit runs the whole epoch again (20 steps, not 18);
+- the random seed states (dropout, negative sampler): `save_weights` leaves
+  out `SeedGenerator` states;
+- under `MirroredStrategy` the per-replica LSTM state: `save_weights` writes
+  the replicas' mean (two replicas carrying 1 and 2 come back as 1.5 and 1.5);
+  this format keeps every replica's rows;
+- atomicity: it writes `latest.weights.h5` in place, then the metadata; a file
+  cut in half makes the next `fit` raise OSError (truncated file) unless
+  `double_checkpoint=True`, and a kill between the two files pairs new weights
+  with an old epoch;
+- over several workers (from its source, not run) every worker writes the
+  same files, and at the end of each `fit` every worker deletes them.
+It resumes bit for bit with three pieces of glue: `fit` epochs as long as the
+interval between backups (`save_freq="epoch"`), the seed states saved beside
+the backup (a subclass), and the data started from the restored
+`optimizer.iterations`, read in `on_train_begin` (the generator itself reads
+it too late: 1 on a fresh run, 7 on a run resumed at 6) and reached with
+`WindowBatcher.skip_batches`, which re-reads the corpus up to that step on
+every resume where this format stores the position. It would still need this
+format's per-replica state and atomic write, so `train` keeps its own.
 """
 
 import collections
