@@ -41,6 +41,8 @@ _PUBLIC = {
     "ElmoTextEmbedder": "elmo_keras.models.elmo_text_embedder",
     "ElmoTextClassifier": "elmo_keras.models.elmo_text_classifier",
     "ElmoTextClassifierPreprocessor": "elmo_keras.models.elmo_text_classifier_preprocessor",
+    "ElmoTokenClassifier": "elmo_keras.models.elmo_token_classifier",
+    "ElmoTokenClassifierPreprocessor": "elmo_keras.models.elmo_token_classifier_preprocessor",
     "ElmoTokenizer": "elmo_keras.preprocessing.elmo_tokenizer",
     "LanguageModel": "elmo_keras.models.language_model",
     "train": "elmo_keras.training.train",

@@ -39,6 +39,7 @@ SAVED_CLASS_MODULES = (
     "elmo_keras.models.elmo_text_embedder",  # ElmoTextEmbedder
     "elmo_keras.models.language_model",  # LanguageModel
     "elmo_keras.models.elmo_text_classifier",  # ElmoTextClassifier, ElmoTextClassifierPreprocessor
+    "elmo_keras.models.elmo_token_classifier",  # ElmoTokenClassifier, ElmoTokenClassifierPreprocessor
 )
 
 _registered = False

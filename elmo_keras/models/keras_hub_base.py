@@ -37,6 +37,7 @@ if importlib.util.find_spec("keras_hub") is not None:
     Tokenizer = keras_hub.tokenizers.Tokenizer
     Preprocessor = keras_hub.models.Preprocessor
     TextClassifier = keras_hub.models.TextClassifier
+    Task = keras_hub.models.Task
 else:
     keras_hub = None
 
@@ -68,8 +69,10 @@ else:
         def __init__(self, *args, **kwargs):
             require_keras_hub(type(self).__name__)
 
-    class TextClassifier(keras.Model):
-        """Stands for keras-hub's `TextClassifier`, which the package's classifier needs."""
+    class Task(keras.Model):
+        """Stands for keras-hub's `Task`, which the package's tasks need."""
 
         def __init__(self, *args, **kwargs):
             require_keras_hub(type(self).__name__)
+
+    TextClassifier = Task

@@ -1,0 +1,150 @@
+"""`ElmoTokenClassifier`: a label per token (tagging: part of speech, NER, chunking), a keras-hub `Task`."""
+
+import keras
+import numpy as np
+
+from elmo_keras.arguments import check_positive_int
+from elmo_keras.layers.elmo_head import ElmoHead
+from elmo_keras.models.elmo_backbone import ElmoBackbone, is_keras_hub_preset
+from elmo_keras.models.elmo_text_classifier import FINE_TUNING_LEARNING_RATE, FROZEN_LEARNING_RATE
+from elmo_keras.models.elmo_text_embedder import HEAD_NAME, MIX_NAME
+from elmo_keras.models.elmo_token_classifier_preprocessor import IGNORE_LABEL, ElmoTokenClassifierPreprocessor
+from elmo_keras.models.keras_hub_base import Task
+from elmo_keras.preprocessing.elmo_tokenizer import ElmoTokenizer
+
+
+@keras.saving.register_keras_serializable(package="elmo_keras")
+class ElmoTokenClassifier(Task):
+    """Sequence labelling on ELMo: tokens in, `num_classes` scores for every token out.
+
+    The task of ELMo's best-known gains (NER, chunking, SRL in the paper). A
+    `keras_hub.models.Task` (the `keras-hub` extra; keras-hub has no
+    token-level task of its own): `preprocessor` (an
+    `ElmoTokenClassifierPreprocessor`) turns tokens into char ids and aligns
+    the labels, with weight 0 for tokens labelled `-1` (unlabelled, or
+    padding); the model runs the `ElmoBackbone`, one `ScalarMix` of all its
+    layers (an `ElmoHead`, boundaries removed), dropout and a `Dense` layer
+    on every token. The scores carry the real-token mask as their Keras
+    mask. The biLM is frozen by default; `trainable_backbone=True`
+    fine-tunes it.
+
+    Args:
+        backbone: `ElmoBackbone`, stateless.
+        num_classes: int >= 1. Labels per token.
+        preprocessor: `ElmoTokenClassifierPreprocessor` or None (the model
+            then takes char ids).
+        activation: None (logits, the default) or `"softmax"`.
+        dropout: float. Dropout on the token vectors while training.
+        trainable_backbone: bool. Fine-tune the biLM too.
+        scalar_mix_weights: start values of the mix weights, or None.
+        trainable_mix: bool. False keeps the mix at `scalar_mix_weights`
+            (e.g. `[0, -30, -30]`: the char-CNN layer alone, a baseline
+            without context).
+        **kwargs: standard model arguments (`name`, `trainable`).
+
+    `compile()` defaults ("auto"): sparse categorical cross-entropy and
+    accuracy over the labelled tokens (the preprocessor's weights), Adam at
+    1e-3 with a frozen biLM, 5e-5 when it is fine-tuned.
+
+    Example:
+
+    >>> tagger = ElmoTokenClassifier.from_preset("default", num_classes=3)
+    >>> tokens = np.array([["The", "cat", "sat"], ["Dogs", "bark", ""]])
+    >>> labels = np.array([[0, 1, 2], [1, 2, -1]])
+    >>> history = tagger.fit(tokens, labels, epochs=1, verbose=0)
+    >>> tagger.predict(tokens, verbose=0).shape
+    (2, 3, 3)
+    """
+
+    backbone_cls = ElmoBackbone
+    preprocessor_cls = ElmoTokenClassifierPreprocessor
+
+    def __init__(self, backbone, num_classes, preprocessor=None, activation=None, dropout=0.1,
+                 trainable_backbone=False, scalar_mix_weights=None, trainable_mix=True, **kwargs):
+        check_positive_int(num_classes, "ElmoTokenClassifier: num_classes")
+        if backbone.stateful:
+            raise ValueError("ElmoTokenClassifier needs a stateless backbone (stateful=False, the default)")
+        # === Layers ===
+        backbone.trainable = trainable_backbone  # before keras-hub's Task compiles with the "auto" defaults
+        self.backbone = backbone
+        self.preprocessor = preprocessor
+        self.head = ElmoHead(backbone.bilstm.n_layers + 1, stop_gradient=not trainable_backbone,
+                             scalar_mix_weights=scalar_mix_weights, trainable_mix=trainable_mix,
+                             mix_names=[MIX_NAME], name=HEAD_NAME)
+        self.output_dropout = keras.layers.Dropout(dropout, name="output_dropout")
+        self.output_dense = keras.layers.Dense(num_classes, activation=activation, name="logits")
+
+        # === Functional model ===
+        char_ids = keras.Input(shape=(None, backbone.char_cnn.max_characters_per_token), dtype="int32",
+                               name="char_ids")
+        tokens = self.head(backbone(char_ids))["elmo"]
+        outputs = self.output_dense(self.output_dropout(tokens))
+        super().__init__(inputs=char_ids, outputs=outputs, **kwargs)
+
+        # === Config ===
+        self.num_classes = num_classes
+        self.activation = keras.activations.get(activation)
+        self.dropout = dropout
+        self.trainable_backbone = trainable_backbone
+        self.scalar_mix_weights = None if scalar_mix_weights is None else [float(w) for w in scalar_mix_weights]
+        self.trainable_mix = trainable_mix
+
+    @classmethod
+    def from_preset(cls, preset, load_weights=True, **kwargs):
+        """As `ElmoTextClassifier.from_preset`: the package's presets, or a keras-hub preset."""
+        if "num_classes" in kwargs:  # before any loading
+            check_positive_int(kwargs["num_classes"], "ElmoTokenClassifier: num_classes")
+        if is_keras_hub_preset(preset):
+            return super().from_preset(preset, load_weights=load_weights, **kwargs)
+        backbone = ElmoBackbone.from_preset(preset, load_weights=load_weights)
+        tokenizer = ElmoTokenizer(max_characters_per_token=backbone.char_cnn.max_characters_per_token)
+        kwargs.setdefault("preprocessor", ElmoTokenClassifierPreprocessor(tokenizer))
+        return cls(backbone=backbone, **kwargs)
+
+    def _check_labels(self, y):
+        """Refuse labels outside [-1, num_classes) before any work (arrays and lists of equal rows)."""
+        if y is None or not isinstance(y, (list, tuple, np.ndarray)):
+            return
+        try:
+            labels = np.asarray(y)
+        except ValueError:
+            return  # rows of different lengths: the preprocessor reads them as given
+        if labels.dtype.kind not in "iu":
+            raise ValueError(f"ElmoTokenClassifier: labels must be integers in [0, {self.num_classes}), or "
+                             f"{IGNORE_LABEL} for a token without one; found dtype {labels.dtype}")
+        bad = np.argwhere((labels < IGNORE_LABEL) | (labels >= self.num_classes))
+        if bad.size:
+            raise ValueError(f"ElmoTokenClassifier: labels must be integers in [0, {self.num_classes}) "
+                             f"(num_classes={self.num_classes}), or {IGNORE_LABEL} for a token without one; "
+                             f"found {labels[tuple(bad[0])]} at {tuple(int(i) for i in bad[0])}")
+
+    def fit(self, x=None, y=None, **kwargs):
+        self._check_labels(y)
+        return super().fit(x, y, **kwargs)
+
+    def evaluate(self, x=None, y=None, **kwargs):
+        self._check_labels(y)
+        return super().evaluate(x, y, **kwargs)
+
+    def compile(self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs):
+        if optimizer == "auto":
+            rate = FINE_TUNING_LEARNING_RATE if self.backbone.trainable else FROZEN_LEARNING_RATE
+            optimizer = keras.optimizers.Adam(rate)
+        if loss == "auto":
+            from_logits = keras.activations.get(getattr(self, "activation", None)) != keras.activations.softmax
+            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
+        if metrics == "auto":
+            metrics = [keras.metrics.SparseCategoricalAccuracy()]
+        super().compile(optimizer=optimizer, loss=loss, weighted_metrics=metrics, **kwargs)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "num_classes": self.num_classes,
+            "activation": keras.activations.serialize(self.activation),
+            "dropout": self.dropout,
+            "trainable_backbone": self.trainable_backbone,
+            "scalar_mix_weights": self.scalar_mix_weights,
+            "trainable_mix": self.trainable_mix,
+        })
+        return config
