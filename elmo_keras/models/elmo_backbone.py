@@ -78,6 +78,43 @@ def check_keras_hub_folder(preset, load_weights=True):
                                 f"(or sharded, listed in model.weights.json); save_to_preset writes it")
 
 
+# The hosts keras-hub downloads a handle's files from (hf:// honours HF_ENDPOINT, as huggingface_hub does).
+HANDLE_HOSTS = {"kaggle": "api.kaggle.com", "hf": "huggingface.co", "modelscope": "www.modelscope.cn"}
+# Set by users who work from the handles' own caches without a network: no reachability check then.
+OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "KAGGLEHUB_OFFLINE")
+
+
+def check_handle_reachable(preset):
+    """Refuse a keras-hub handle whose host does not resolve, at once and naming the handle.
+
+    keras-hub itself would retry for up to 30 s and then report a missing
+    `config.json`. Skipped for local folders, unknown schemes, and where
+    `HF_HUB_OFFLINE` or `KAGGLEHUB_OFFLINE` is set (cached presets).
+    """
+    import socket
+    import urllib.parse
+
+    scheme = preset.partition("://")[0]
+    if scheme not in HANDLE_HOSTS or "://" not in preset or any(os.environ.get(v) for v in OFFLINE_VARIABLES):
+        return
+    host = HANDLE_HOSTS[scheme]
+    if scheme == "hf" and os.environ.get("HF_ENDPOINT"):
+        host = urllib.parse.urlparse(os.environ["HF_ENDPOINT"]).hostname or host
+    try:
+        socket.getaddrinfo(host, 443)
+    except OSError as e:
+        raise ConnectionError(f"{preset}: cannot reach {host} ({e}), where keras-hub downloads this handle's "
+                              f"files; without a network, load a local preset folder") from None
+
+
+def check_keras_hub_preset(preset, load_weights=True):
+    """Everything checked before keras-hub's loader reads `preset`: keras-hub installed, the handle's host
+    reachable, a local folder's config and weights present."""
+    require_keras_hub(f"the keras-hub preset {os.fspath(preset)!r}")
+    check_handle_reachable(os.fspath(preset))
+    check_keras_hub_folder(preset, load_weights)
+
+
 def is_keras_hub_preset(preset):
     """True for a keras-hub handle (`hf://...`, `kaggle://...`) or a folder holding keras-hub's `config.json`."""
     preset = os.fspath(preset)
@@ -408,8 +445,7 @@ class ElmoBackbone(Backbone):
                 `name`, `dtype`).
         """
         if is_keras_hub_preset(preset):
-            require_keras_hub(f"the keras-hub preset {os.fspath(preset)!r}")
-            check_keras_hub_folder(preset, load_weights)
+            check_keras_hub_preset(preset, load_weights)
             return super().from_preset(os.fspath(preset), load_weights=load_weights, **kwargs)
         options_file, weight_file = preset_files(preset)
         if not load_weights:

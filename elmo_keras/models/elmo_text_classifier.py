@@ -1,24 +1,17 @@
 """`ElmoTextClassifier`: raw strings in, class scores out, a keras-hub `TextClassifier` (the `keras-hub` extra)."""
 
 import keras
-import numpy as np
 
 from elmo_keras.arguments import check_positive_int
 from elmo_keras.layers.elmo_head import ElmoHead
-from elmo_keras.models.elmo_backbone import ElmoBackbone, is_keras_hub_preset
+from elmo_keras.models.elmo_backbone import ElmoBackbone
+from elmo_keras.models.elmo_task import ElmoTask
 from elmo_keras.models.elmo_text_classifier_preprocessor import ElmoTextClassifierPreprocessor
 from elmo_keras.models.elmo_text_embedder import HEAD_NAME, MIX_NAME
 from elmo_keras.models.keras_hub_base import TextClassifier
-from elmo_keras.preprocessing.elmo_tokenizer import ElmoTokenizer
-
-# "auto" compile: Adam at this rate when the biLM is frozen (only the mix and the classifier train, as in
-# AllenNLP's ELMo tasks); keras-hub's 5e-5, meant for fine-tuning a whole backbone, when it trains too.
-FROZEN_LEARNING_RATE = 1e-3
-FINE_TUNING_LEARNING_RATE = 5e-5
-
 
 @keras.saving.register_keras_serializable(package="elmo_keras")
-class ElmoTextClassifier(TextClassifier):
+class ElmoTextClassifier(ElmoTask, TextClassifier):
     """Sentence classification on ELMo: strings in, `num_classes` scores out.
 
     A `keras_hub.models.TextClassifier` (needs the `keras-hub` extra):
@@ -84,54 +77,6 @@ class ElmoTextClassifier(TextClassifier):
         self.dropout = dropout
         self.trainable_backbone = trainable_backbone
         self.scalar_mix_weights = None if scalar_mix_weights is None else [float(w) for w in scalar_mix_weights]
-
-    @classmethod
-    def from_preset(cls, preset, load_weights=True, **kwargs):
-        """Build on `ElmoBackbone.from_preset(preset)` with a whitespace `ElmoTokenizer`, or load a keras-hub preset.
-
-        Args:
-            preset: `"default"`, a released name, a folder of `options.json`
-                and weights `.hdf5`, a zip of one, or a keras-hub preset
-                (folder or handle: keras-hub's loader, which restores the
-                classifier's own weights when the preset holds them and
-                `num_classes` is not given).
-            **kwargs: constructor arguments (`num_classes`, ...).
-        """
-        if "num_classes" in kwargs:  # before any loading
-            check_positive_int(kwargs["num_classes"], "ElmoTextClassifier: num_classes")
-        if is_keras_hub_preset(preset):
-            return super().from_preset(preset, load_weights=load_weights, **kwargs)
-        backbone = ElmoBackbone.from_preset(preset, load_weights=load_weights)
-        tokenizer = ElmoTokenizer(max_characters_per_token=backbone.char_cnn.max_characters_per_token)
-        kwargs.setdefault("preprocessor", ElmoTextClassifierPreprocessor(tokenizer))
-        return cls(backbone=backbone, **kwargs)
-
-    def _check_labels(self, y):
-        """Refuse labels outside [0, num_classes) before any work (arrays and lists; a dataset is read later)."""
-        if y is None or not isinstance(y, (list, tuple, np.ndarray)):
-            return
-        labels = np.asarray(y)
-        if labels.dtype.kind not in "iub" and not (labels.dtype.kind == "f" and np.all(labels == np.round(labels))):
-            raise ValueError(f"ElmoTextClassifier: labels must be class indices (integers in [0, "
-                             f"{self.num_classes})), found dtype {labels.dtype}")
-        bad = np.flatnonzero((labels < 0) | (labels >= self.num_classes))
-        if bad.size:
-            raise ValueError(f"ElmoTextClassifier: labels must be integers in [0, {self.num_classes}) "
-                             f"(num_classes={self.num_classes}); found {labels.flat[bad[0]]} at index {bad[0]}")
-
-    def fit(self, x=None, y=None, **kwargs):
-        self._check_labels(y)
-        return super().fit(x, y, **kwargs)
-
-    def evaluate(self, x=None, y=None, **kwargs):
-        self._check_labels(y)
-        return super().evaluate(x, y, **kwargs)
-
-    def compile(self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs):
-        if optimizer == "auto":
-            rate = FINE_TUNING_LEARNING_RATE if self.backbone.trainable else FROZEN_LEARNING_RATE
-            optimizer = keras.optimizers.Adam(rate)
-        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
 
     def get_config(self):
         config = super().get_config()

@@ -1,20 +1,19 @@
 """`ElmoTokenClassifier`: a label per token (tagging: part of speech, NER, chunking), a keras-hub `Task`."""
 
 import keras
-import numpy as np
+import numpy as np  # noqa: F401 (the docstring example's)
 
 from elmo_keras.arguments import check_positive_int
 from elmo_keras.layers.elmo_head import ElmoHead
-from elmo_keras.models.elmo_backbone import ElmoBackbone, is_keras_hub_preset
-from elmo_keras.models.elmo_text_classifier import FINE_TUNING_LEARNING_RATE, FROZEN_LEARNING_RATE
+from elmo_keras.models.elmo_backbone import ElmoBackbone
+from elmo_keras.models.elmo_task import ElmoTask
 from elmo_keras.models.elmo_text_embedder import HEAD_NAME, MIX_NAME
 from elmo_keras.models.elmo_token_classifier_preprocessor import IGNORE_LABEL, ElmoTokenClassifierPreprocessor
 from elmo_keras.models.keras_hub_base import Task
-from elmo_keras.preprocessing.elmo_tokenizer import ElmoTokenizer
 
 
 @keras.saving.register_keras_serializable(package="elmo_keras")
-class ElmoTokenClassifier(Task):
+class ElmoTokenClassifier(ElmoTask, Task):
     """Sequence labelling on ELMo: tokens in, `num_classes` scores for every token out.
 
     The task of ELMo's best-known gains (NER, chunking, SRL in the paper). A
@@ -58,6 +57,7 @@ class ElmoTokenClassifier(Task):
 
     backbone_cls = ElmoBackbone
     preprocessor_cls = ElmoTokenClassifierPreprocessor
+    lowest_label = IGNORE_LABEL
 
     def __init__(self, backbone, num_classes, preprocessor=None, activation=None, dropout=0.1,
                  trainable_backbone=False, scalar_mix_weights=None, trainable_mix=True, **kwargs):
@@ -89,53 +89,14 @@ class ElmoTokenClassifier(Task):
         self.scalar_mix_weights = None if scalar_mix_weights is None else [float(w) for w in scalar_mix_weights]
         self.trainable_mix = trainable_mix
 
-    @classmethod
-    def from_preset(cls, preset, load_weights=True, **kwargs):
-        """As `ElmoTextClassifier.from_preset`: the package's presets, or a keras-hub preset."""
-        if "num_classes" in kwargs:  # before any loading
-            check_positive_int(kwargs["num_classes"], "ElmoTokenClassifier: num_classes")
-        if is_keras_hub_preset(preset):
-            return super().from_preset(preset, load_weights=load_weights, **kwargs)
-        backbone = ElmoBackbone.from_preset(preset, load_weights=load_weights)
-        tokenizer = ElmoTokenizer(max_characters_per_token=backbone.char_cnn.max_characters_per_token)
-        kwargs.setdefault("preprocessor", ElmoTokenClassifierPreprocessor(tokenizer))
-        return cls(backbone=backbone, **kwargs)
-
-    def _check_labels(self, y):
-        """Refuse labels outside [-1, num_classes) before any work (arrays and lists of equal rows)."""
-        if y is None or not isinstance(y, (list, tuple, np.ndarray)):
-            return
-        try:
-            labels = np.asarray(y)
-        except ValueError:
-            return  # rows of different lengths: the preprocessor reads them as given
-        if labels.dtype.kind not in "iu":
-            raise ValueError(f"ElmoTokenClassifier: labels must be integers in [0, {self.num_classes}), or "
-                             f"{IGNORE_LABEL} for a token without one; found dtype {labels.dtype}")
-        bad = np.argwhere((labels < IGNORE_LABEL) | (labels >= self.num_classes))
-        if bad.size:
-            raise ValueError(f"ElmoTokenClassifier: labels must be integers in [0, {self.num_classes}) "
-                             f"(num_classes={self.num_classes}), or {IGNORE_LABEL} for a token without one; "
-                             f"found {labels[tuple(bad[0])]} at {tuple(int(i) for i in bad[0])}")
-
-    def fit(self, x=None, y=None, **kwargs):
-        self._check_labels(y)
-        return super().fit(x, y, **kwargs)
-
-    def evaluate(self, x=None, y=None, **kwargs):
-        self._check_labels(y)
-        return super().evaluate(x, y, **kwargs)
-
     def compile(self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs):
-        if optimizer == "auto":
-            rate = FINE_TUNING_LEARNING_RATE if self.backbone.trainable else FROZEN_LEARNING_RATE
-            optimizer = keras.optimizers.Adam(rate)
         if loss == "auto":
             from_logits = keras.activations.get(getattr(self, "activation", None)) != keras.activations.softmax
             loss = keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
         if metrics == "auto":
             metrics = [keras.metrics.SparseCategoricalAccuracy()]
-        super().compile(optimizer=optimizer, loss=loss, weighted_metrics=metrics, **kwargs)
+        # Weighted: the preprocessor's weights leave out the tokens without a label.
+        super().compile(optimizer=optimizer, loss=loss, metrics=None, weighted_metrics=metrics, **kwargs)
 
     def get_config(self):
         config = super().get_config()

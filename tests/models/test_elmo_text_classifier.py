@@ -38,12 +38,14 @@ def _numpy(x):
 
 
 def test_fit_from_an_options_folder_trains_the_mix_and_the_dense_layer_only(model_folder):
-    classifier = ElmoTextClassifier.from_preset(model_folder, num_classes=2)
+    keras.utils.set_random_seed(0)
+    classifier = ElmoTextClassifier.from_preset(model_folder, num_classes=2, dropout=0.0)
     assert isinstance(classifier, keras_hub.models.TextClassifier)
     assert sorted(w.path for w in classifier.trainable_weights) == [
         "elmo_head/elmo_mix/layer_weights", "elmo_head/elmo_mix/scale", "logits/bias", "logits/kernel"]
     frozen = [_numpy(w).copy() for w in classifier.backbone.weights]
-    history = classifier.fit(TEXTS, LABELS, epochs=8, batch_size=3, verbose=0)
+    # Full batches, no dropout: the same gradient steps every epoch, so the loss falls steadily.
+    history = classifier.fit(TEXTS, LABELS, epochs=20, batch_size=len(TEXTS), verbose=0)
     assert history.history["loss"][-1] < history.history["loss"][0]
     assert "sparse_categorical_accuracy" in history.history  # keras-hub's "auto" metrics
     for before, w in zip(frozen, classifier.backbone.weights, strict=True):

@@ -150,3 +150,22 @@ def test_to_preset_command_writes_a_preset_of_the_original_files(backbone, tmp_p
     assert capsys.readouterr().err.strip().endswith("exists: pass --overwrite to replace it")
     assert (out / "model.weights.h5").read_bytes() == written
     assert main(args + ["--overwrite"]) == 0
+
+
+@pytest.mark.parametrize("handle, host", [("kaggle://someone/elmo/keras/elmo_default", "api.kaggle.com"),
+                                          ("hf://someone/elmo", "huggingface.co")])
+def test_a_handle_without_a_network_is_refused_at_once_naming_it(handle, host, monkeypatch):
+    import socket
+
+    from elmo_keras import ElmoTextClassifier, ElmoTokenClassifier
+
+    def no_network(name, *args, **kwargs):
+        raise socket.gaierror(-2, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_network)
+    for v in ("HF_HUB_OFFLINE", "KAGGLEHUB_OFFLINE", "HF_ENDPOINT"):
+        monkeypatch.delenv(v, raising=False)
+    for cls in (ElmoBackbone, ElmoTextClassifier, ElmoTokenClassifier):
+        with pytest.raises(ConnectionError, match=f"^{handle}: cannot reach {host} .*without a network, load a "
+                                                  f"local preset folder$"):
+            cls.from_preset(handle)
