@@ -7,6 +7,7 @@ import numpy as np
 
 from elmo_keras.arguments import check_positive_int
 from elmo_keras.models.elmo_backbone import ElmoBackbone, check_keras_hub_preset, is_keras_hub_preset
+from elmo_keras.models.keras_hub_base import require_keras_hub
 from elmo_keras.preprocessing.elmo_tokenizer import ElmoTokenizer
 
 # "auto" compile: Adam at this rate when the biLM is frozen (only the mix and the task's layers train, as
@@ -24,6 +25,11 @@ class ElmoTask:
     """
 
     lowest_label = 0
+
+    def __new__(cls, *args, **kwargs):
+        # Before any attribute is set (on PyTorch a Module refuses attributes before its __init__).
+        require_keras_hub(cls.__name__)
+        return super().__new__(cls, *args, **kwargs)
 
     @classmethod
     def from_preset(cls, preset, load_weights=True, **kwargs):

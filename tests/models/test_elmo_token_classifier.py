@@ -48,11 +48,12 @@ def test_the_preprocessor_aligns_labels_with_the_tokens_it_keeps():
     labels = np.array([[1, 7, 2], [0, -1, -1]])
     char_ids, aligned, weights = preprocessor(tokens, labels, np.array([[1.0, 9.0, 0.5], [2.0, 2.0, 2.0]]))
     # "" is dropped wherever it is, its label with it; the width of the input is kept.
-    np.testing.assert_array_equal(_numpy(char_ids)[:, :4], batch_to_ids([["a", "b"], ["c", "d"]]))
-    assert _numpy(char_ids).shape == (2, 5, 50) and not _numpy(char_ids)[:, 4].any()
-    np.testing.assert_array_equal(_numpy(aligned), [[1, 2, 0], [0, 0, 0]])
-    np.testing.assert_array_equal(_numpy(weights), [[1.0, 0.5, 0.0], [2.0, 0.0, 0.0]])
-    assert _numpy(preprocessor(tokens)).shape == (2, 5, 50)  # no labels: char ids only
+    char_ids = np.asarray(char_ids)  # TensorFlow preprocessing on every backend
+    np.testing.assert_array_equal(char_ids[:, :4], batch_to_ids([["a", "b"], ["c", "d"]]))
+    assert char_ids.shape == (2, 5, 50) and not char_ids[:, 4].any()
+    np.testing.assert_array_equal(np.asarray(aligned), [[1, 2, 0], [0, 0, 0]])
+    np.testing.assert_array_equal(np.asarray(weights), [[1.0, 0.5, 0.0], [2.0, 0.0, 0.0]])
+    assert np.asarray(preprocessor(tokens)).shape == (2, 5, 50)  # no labels: char ids only
 
 
 def test_scores_are_the_dense_layer_on_each_tokens_mixed_vector(model_folder):
