@@ -181,6 +181,7 @@ EXTERNAL_COMMANDS = [
     ("elmo_keras.serving.cli", "add_parsers"),
     ("elmo_keras.training.cli", "add_parsers"),
     ("elmo_keras.beam.cli", "add_parsers"),
+    ("elmo_keras.spark.cli", "add_parsers"),
 ]
 
 
