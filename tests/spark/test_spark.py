@@ -63,10 +63,18 @@ def spark():
                .config("spark.sql.shuffle.partitions", "4")
                .getOrCreate())
     session.sparkContext.setLogLevel("ERROR")
+    deadline = time.time() + 120  # the executors register a little after the session starts
+    while _executors(session) < 2 and time.time() < deadline:
+        time.sleep(0.5)
     try:
         yield session
     finally:
         session.stop()
+
+
+def _executors(session):
+    """Executors registered with the driver (its block managers, less its own)."""
+    return session.sparkContext._jsc.sc().getExecutorMemoryStatus().size() - 1
 
 
 @pytest.fixture(scope="module")
@@ -95,8 +103,7 @@ def test_cluster_has_two_executors_with_their_own_python_workers(spark):
             yield pa.RecordBatch.from_arrays([pa.array([os.getpid()] * batch.num_rows, pa.int64())], ["pid"])
 
     assert spark.sparkContext.master == MASTER
-    executors = spark.sparkContext._jsc.sc().getExecutorMemoryStatus().size() - 1  # less the driver
-    assert executors == 2
+    assert _executors(spark) == 2
     rows = spark.range(0, 64, numPartitions=8).mapInArrow(pids, "pid long").collect()
     assert os.getpid() not in {r.pid for r in rows}
 
