@@ -197,7 +197,8 @@ def _embed_spark(args):
     check_java()
     kind = _check_input(args)
     _check_output(args)
-    spec = ModelSpec.resolve(args.model or "default", args.options_file, args.weight_file)
+    spec = ModelSpec.resolve(args.model or "default", args.options_file, args.weight_file,
+                             jit_compile=args.jit_compile)
     layers = check_layers(args.layers, None if isinstance(args.layers, str) else spec.num_layers())
     start = time.time()
     spark, owned = spark_session(args.master, conf=args.conf, verbose=args.verbose)
@@ -211,7 +212,8 @@ def _embed_spark(args):
         embedded = embed_dataframe(df, text_column=text_column, model=args.model or "default",
                                    options_file=args.options_file, weight_file=args.weight_file, layers=layers,
                                    sentence_vectors=args.sentence_vectors, tokenizer=args.tokenizer,
-                                   max_tokens_per_batch=args.max_tokens_per_batch, counters=counters)
+                                   max_tokens_per_batch=args.max_tokens_per_batch, counters=counters,
+                                   jit_compile=args.jit_compile)
         write_parquet_atomically(embedded, args.output, args.overwrite, paths)
         rows = spark.read.parquet(args.output).count()  # from the files' footers
         counts = counters.values()
@@ -260,6 +262,8 @@ def add_parsers(subparsers):
     p.add_argument("--max-tokens-per-batch", type=positive_int, default=DEFAULT_MAX_TOKENS_PER_BATCH,
                    help=f"padded tokens per model call (default {DEFAULT_MAX_TOKENS_PER_BATCH})")
     add_tokenizer_argument(p)
+    p.add_argument("--no-jit-compile", dest="jit_compile", action="store_false",
+                   help="run the model without XLA on the workers: a faster start for a small input")
     p.add_argument("--master", help="Spark master URL (default local[*]; spark://HOST:7077, yarn, "
                                     "local-cluster[N,CORES,MB], ...)")
     p.add_argument("--partitions", type=positive_int,

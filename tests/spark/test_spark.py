@@ -116,7 +116,8 @@ def test_vectors_equal_elmo_embedder_on_the_cluster(spark, expected):
     vectors, atol = expected
     df = _frame(spark, [" ".join(s) for s in SENTENCES] + [None])
     counters = EmbedCounters(spark.sparkContext)
-    out = embed_dataframe(df, options_file=FIXTURE_OPTIONS, weight_file=FIXTURE_WEIGHTS, layers="all",
+    out = embed_dataframe(df, options_file=FIXTURE_OPTIONS, weight_file=FIXTURE_WEIGHTS, jit_compile=False,
+                          layers="all",
                           counters=counters, max_tokens_per_batch=64)
     assert out.schema["embedding"].dataType.simpleString() == "array<array<array<float>>>"
     assert out.schema["tokens"].dataType.simpleString() == "array<string>"
@@ -140,8 +141,10 @@ def test_top_mix_and_sentence_vectors_on_the_cluster(spark, expected):
     vectors, atol = expected
     df = _frame(spark, [" ".join(s) for s in SENTENCES])
     weights = [0.5, 0.25, 0.25]
-    top = embed_dataframe(df, options_file=FIXTURE_OPTIONS, weight_file=FIXTURE_WEIGHTS, layers="top")
-    mixed = embed_dataframe(df, options_file=FIXTURE_OPTIONS, weight_file=FIXTURE_WEIGHTS, layers=weights,
+    top = embed_dataframe(df, options_file=FIXTURE_OPTIONS, weight_file=FIXTURE_WEIGHTS, jit_compile=False,
+                          layers="top")
+    mixed = embed_dataframe(df, options_file=FIXTURE_OPTIONS, weight_file=FIXTURE_WEIGHTS, jit_compile=False,
+                          layers=weights,
                             sentence_vectors=True).withColumnRenamed("tokens", "mixed_tokens")
     assert mixed.schema["sentence_vector"].dataType.simpleString() == "array<float>"
     rows = top.join(mixed.select("id", "sentence_vector"), "id").collect()
@@ -154,7 +157,8 @@ def test_top_mix_and_sentence_vectors_on_the_cluster(spark, expected):
         np.testing.assert_allclose(np.asarray(row.sentence_vector, np.float32), sentence_vector(mix),
                                    rtol=0, atol=atol)
     with pytest.raises(ValueError, match="expected 3 mix weights"):
-        embed_dataframe(df, options_file=FIXTURE_OPTIONS, weight_file=FIXTURE_WEIGHTS, layers=[1.0, 2.0])
+        embed_dataframe(df, options_file=FIXTURE_OPTIONS, weight_file=FIXTURE_WEIGHTS, jit_compile=False,
+                          layers=[1.0, 2.0])
 
 
 @needs_java
@@ -193,12 +197,13 @@ def test_a_killed_python_worker_is_retried_and_every_row_appears_once(spark, tmp
     n = 120
     df = spark.createDataFrame([(i, f"sentence number {i} .") for i in range(n)], "id long, text string")
     df = df.repartition(2)
-    embedded = embed_dataframe(df, options_file=FIXTURE_OPTIONS, weight_file=FIXTURE_WEIGHTS, layers="top",
+    embedded = embed_dataframe(df, options_file=FIXTURE_OPTIONS, weight_file=FIXTURE_WEIGHTS, jit_compile=False,
+                          layers="top",
                                sentence_vectors=True)
     # The same embedding function, wrapped to kill its own worker mid-partition, once.
     from elmo_keras.spark.dataframe import ModelSpec, _ArrowEmbedder
 
-    spec = ModelSpec.resolve(options_file=FIXTURE_OPTIONS, weight_file=FIXTURE_WEIGHTS)
+    spec = ModelSpec.resolve(options_file=FIXTURE_OPTIONS, weight_file=FIXTURE_WEIGHTS, jit_compile=False)
     inner = _ArrowEmbedder(spec, "text", "top", True, "whitespace", 8192, None)
     marker = tmp_path / "killed"
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "10")
@@ -239,7 +244,7 @@ def test_command_end_to_end_on_the_cluster(spark, tmp_path, capsys, expected):
 
     corpus = _corpus(tmp_path)
     output = tmp_path / "vectors.parquet"
-    model = ["--options-file", FIXTURE_OPTIONS, "--weight-file", FIXTURE_WEIGHTS]
+    model = ["--options-file", FIXTURE_OPTIONS, "--weight-file", FIXTURE_WEIGHTS, "--no-jit-compile"]
     code, out, err = _cli(["--input", f"{corpus}/*.txt", "--output", str(output), "--layers", "all", *model],
                           capsys)
     assert code == 0, err
