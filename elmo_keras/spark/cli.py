@@ -186,10 +186,10 @@ def _read_input(spark, args, kind, counters):
 
 
 def _embed_spark(args):
-    try:
-        import pyspark  # noqa: F401
-    except ImportError as error:
-        raise ValueError(f"embed-spark needs PySpark: pip install 'elmo-keras[spark]' ({error})") from None
+    import importlib.util
+
+    if importlib.util.find_spec("pyspark") is None:
+        raise ValueError("embed-spark needs PySpark: pip install 'elmo-keras[spark]'")
     from elmo_keras.spark.dataframe import EmbedCounters, ModelSpec, check_layers, embed_dataframe
     from elmo_keras.spark.java import check_java
 
@@ -198,7 +198,7 @@ def _embed_spark(args):
     kind = _check_input(args)
     _check_output(args)
     spec = ModelSpec.resolve(args.model or "default", args.options_file, args.weight_file,
-                             jit_compile=args.jit_compile)
+                             jit_compile=args.jit_compile, model_dir=args.model_dir)
     layers = check_layers(args.layers, None if isinstance(args.layers, str) else spec.num_layers())
     start = time.time()
     spark, owned = spark_session(args.master, conf=args.conf, verbose=args.verbose)
@@ -213,7 +213,7 @@ def _embed_spark(args):
                                    options_file=args.options_file, weight_file=args.weight_file, layers=layers,
                                    sentence_vectors=args.sentence_vectors, tokenizer=args.tokenizer,
                                    max_tokens_per_batch=args.max_tokens_per_batch, counters=counters,
-                                   jit_compile=args.jit_compile)
+                                   jit_compile=args.jit_compile, model_dir=args.model_dir)
         write_parquet_atomically(embedded, args.output, args.overwrite, paths)
         rows = spark.read.parquet(args.output).count()  # from the files' footers
         counts = counters.values()
@@ -228,7 +228,7 @@ def _embed_spark(args):
         print(f"skipped {counts['invalid_utf8_lines']} line(s) that are not valid UTF-8", file=sys.stderr)
     return {"output": args.output, "input": args.input, "input_kind": kind, "rows": rows, **counts,
             "layers": layers if isinstance(layers, str) else list(layers), "sentence_vectors": args.sentence_vectors,
-            "model": spec.name or spec.weight_file, "master": spark_master,
+            "model": spec.name or spec.weight_file or spec.savedmodel_dir, "master": spark_master,
             "seconds": round(time.time() - start, 3)}
 
 
@@ -248,6 +248,9 @@ def add_parsers(subparsers):
     p.add_argument("--output", required=True, metavar="PATH", help="the Parquet folder to write")
     p.add_argument("--text-column", metavar="COLUMN",
                    help="read --input as Parquet (or a table) and embed this string column")
+    p.add_argument("--model-dir", metavar="SAVEDMODEL",
+                   help="a SavedModel of `elmo-keras export` (the export folder, its highest version, or one "
+                        "version folder), readable by the workers")
     p.add_argument("--options-file", help="the original options.json (default: the bundled model)")
     p.add_argument("--weight-file", help="the original weights .hdf5 (default: the bundled model)")
     p.add_argument("--model", help="default (the bundled model), a released model (small, medium, original, "

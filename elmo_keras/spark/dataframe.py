@@ -33,7 +33,9 @@ the batching (stateless), so a retried task gives the same rows.
 The model: `model="default"` (the bundled one), a released name (`small`,
 `medium`, `original`, `original_5.5b`: each worker fetches it once into its
 own cache), a model folder or zip (resolved on the driver; the path must be
-readable by the workers), or `options_file` + `weight_file`.
+readable by the workers), or `options_file` + `weight_file`; or `model_dir`,
+a SavedModel of `elmo-keras export` (its `tokens` signature, as Beam's
+`ElmoSavedModelHandler` calls it: `elmo_keras.serving.tokens_model`).
 """
 
 import glob
@@ -63,18 +65,32 @@ _MODELS = {}
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Which biLM a worker loads: a released `name` (fetched on the worker) or the two files."""
+    """Which biLM a worker loads: a released `name` (fetched on the worker), the two files or a SavedModel."""
 
     options_file: str = None
     weight_file: str = None
     name: str = None
     jit_compile: bool = True
+    savedmodel_dir: str = None
 
     @classmethod
-    def resolve(cls, model=DEFAULT_MODEL, options_file=None, weight_file=None, jit_compile=True):
-        """Check the choice on the driver (`elmo_keras.pretrained.resolve_model_files`, as the CLI does)."""
+    def resolve(cls, model=DEFAULT_MODEL, options_file=None, weight_file=None, jit_compile=True, model_dir=None):
+        """Check the choice on the driver (`elmo_keras.pretrained.resolve_model_files`, as the CLI does).
+
+        `model_dir`: a SavedModel of `elmo-keras export` (the export folder,
+        its highest version is used, or one version folder), instead of the
+        biLM files (`elmo_keras.serving.tokens_model`, as Beam's
+        `ElmoSavedModelHandler`).
+        """
         from elmo_keras.pretrained import PRETRAINED_MODELS, check_model_choice, resolve_model_files
 
+        if model_dir is not None:
+            if model not in (None, DEFAULT_MODEL) or options_file is not None or weight_file is not None:
+                raise ValueError("pass either model_dir (--model-dir) or model / options_file and weight_file "
+                                 "(--model / --options-file/--weight-file), not both")
+            from elmo_keras.serving.tokens_model import local_savedmodel_dir
+
+            return cls(savedmodel_dir=os.path.abspath(local_savedmodel_dir(model_dir)))
         if model == DEFAULT_MODEL and (options_file is not None or weight_file is not None):
             model = None
         check_model_choice(options_file, weight_file, None if model == DEFAULT_MODEL else model)
@@ -95,8 +111,11 @@ class ModelSpec:
         return self.options_file, self.weight_file
 
     def num_layers(self):
-        """n_layers + 1, from options.json (no model is loaded)."""
+        """n_layers + 1, from options.json (no model is loaded); None for a SavedModel."""
         import json
+
+        if self.savedmodel_dir is not None:
+            return None
 
         with open(self.files()[0], encoding="utf-8") as f:
             return int(json.load(f)["lstm"]["n_layers"]) + 1
@@ -104,12 +123,34 @@ class ModelSpec:
     def load(self):
         """This process's `ElmoEmbedder` for the spec, loaded on first use."""
         embedder = _MODELS.get(self)
+        if embedder is None and self.savedmodel_dir is not None:
+            embedder = _MODELS[self] = SavedModelEmbedder(self.savedmodel_dir)
         if embedder is None:
             from elmo_keras.embedder import ElmoEmbedder
 
             options_file, weight_file = self.files()
             embedder = _MODELS[self] = ElmoEmbedder(options_file, weight_file, jit_compile=self.jit_compile)
         return embedder
+
+
+class SavedModelEmbedder:
+    """`embed_sentences` of a SavedModel's `tokens` signature, batched by `budget_batches` as Beam batches it."""
+
+    def __init__(self, export_dir):
+        from elmo_keras.serving.tokens_model import load_tokens_signature
+
+        self._embed, self.num_layers, self.dim = load_tokens_signature(export_dir)
+
+    def embed_sentences(self, sentences, max_tokens_per_batch=DEFAULT_MAX_TOKENS_PER_BATCH):
+        from elmo_keras.preprocessing.batching import boundary_length, budget_batches
+
+        sentences = [list(s) for s in sentences]
+        vectors = [None] * len(sentences)
+        for batch in budget_batches([len(s) for s in sentences], None, max_tokens_per_batch,
+                                    time_steps=boundary_length):
+            for index, array in zip(batch, self._embed([sentences[i] for i in batch])):
+                vectors[index] = array
+        return vectors
 
 
 class EmbedCounters:
@@ -177,7 +218,7 @@ def check_text_column(df, text_column):
 
 def embed_dataframe(df, text_column="text", model=DEFAULT_MODEL, layers="top", sentence_vectors=False,
                     tokenizer="whitespace", max_tokens_per_batch=DEFAULT_MAX_TOKENS_PER_BATCH, options_file=None,
-                    weight_file=None, counters=None, jit_compile=True):
+                    weight_file=None, counters=None, jit_compile=True, model_dir=None):
     """`df` with the columns `tokens` and `embedding` (or `sentence_vector`); see the module docstring.
 
     Args:
@@ -188,6 +229,7 @@ def embed_dataframe(df, text_column="text", model=DEFAULT_MODEL, layers="top", s
         tokenizer: "whitespace" (default), "punctuation" or "moses[:LANG]".
         max_tokens_per_batch: int. Padded token positions per model call (default 8192).
         options_file, weight_file: the original files, instead of `model`.
+        model_dir: a SavedModel of `elmo-keras export` (the export folder or one version folder), instead.
         counters: an `EmbedCounters` to count null texts, sentences and tokens in (optional).
         jit_compile: bool. XLA on the workers (as `ElmoEmbedder`'s).
 
@@ -200,7 +242,7 @@ def embed_dataframe(df, text_column="text", model=DEFAULT_MODEL, layers="top", s
                          f"{', '.join(OUTPUT_COLUMNS[:2])} (and sentence_vector): rename them first")
     check_positive_int(max_tokens_per_batch, "max_tokens_per_batch")
     tokenizer = check_splitter(tokenizer)
-    spec = ModelSpec.resolve(model, options_file, weight_file, jit_compile=jit_compile)
+    spec = ModelSpec.resolve(model, options_file, weight_file, jit_compile=jit_compile, model_dir=model_dir)
     layers = check_layers(layers, spec.num_layers() if not isinstance(layers, str) else None)
     from pyspark.sql.types import StructField, StructType
 
@@ -235,6 +277,9 @@ class _ArrowEmbedder:
 
     def _vectors(self, embedding):
         if isinstance(self.layers, tuple):
+            if len(self.layers) != embedding.shape[0]:
+                raise ValueError(f"layers: expected {embedding.shape[0]} mix weights (one per layer of the "
+                                 f"model), found {len(self.layers)}")
             mixed = np.tensordot(np.asarray(self.layers, np.float32), embedding, axes=1).astype(np.float32)
         else:
             mixed = select_layers(embedding, self.layers)

@@ -162,6 +162,29 @@ def test_top_mix_and_sentence_vectors_on_the_cluster(spark, expected):
 
 
 @needs_java
+@pytest.mark.slow
+def test_savedmodel_on_the_cluster(spark, expected, tmp_path_factory):
+    """model_dir: a SavedModel of `elmo-keras export` (its highest version), loaded as Beam's handler loads it."""
+    from elmo_keras import export_savedmodel
+    from elmo_keras.spark import embed_dataframe
+
+    folder = tmp_path_factory.mktemp("savedmodel") / "elmo"
+    export_savedmodel(FIXTURE_OPTIONS, FIXTURE_WEIGHTS, str(folder), version=3, warmup=False)
+    vectors, atol = expected
+    df = _frame(spark, [" ".join(s) for s in SENTENCES])
+    rows = embed_dataframe(df, model_dir=str(folder), layers="all", max_tokens_per_batch=64).collect()
+    assert len(rows) == len(SENTENCES)
+    for row in rows:
+        want = vectors[row.id]
+        np.testing.assert_allclose(np.asarray(row.embedding, np.float32).reshape(want.shape), want, rtol=0,
+                                   atol=atol)
+    with pytest.raises(ValueError, match="not both"):
+        embed_dataframe(df, model_dir=str(folder), model="small")
+    with pytest.raises(FileNotFoundError, match="no SavedModel there"):
+        embed_dataframe(df, model_dir=str(tmp_path_factory.mktemp("empty")))
+
+
+@needs_java
 def test_bad_text_column_is_named_with_its_type(spark):
     from elmo_keras.spark import embed_dataframe
 
