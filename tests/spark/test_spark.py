@@ -9,8 +9,10 @@ tolerance (`reference_bilm.batching_tolerance`): the cluster batches the
 sentences differently, so the two are not the same computation.
 """
 
+import importlib.util
 import json
 import os
+import subprocess
 import pathlib
 import sys
 import time
@@ -20,17 +22,22 @@ import pytest
 
 from conftest import FIXTURE_OPTIONS, FIXTURE_WEIGHTS
 
-pytest.importorskip("pyspark", reason="needs PySpark: the spark extra (pip install 'elmo-keras[spark]')")
-import reference_bilm  # noqa: E402
+import reference_bilm
+from elmo_keras.spark.java import JavaNotFoundError, check_java
 
-from elmo_keras.spark.java import JavaNotFoundError, check_java  # noqa: E402
-
+HAVE_PYSPARK = importlib.util.find_spec("pyspark") is not None
+needs_pyspark = pytest.mark.skipif(not HAVE_PYSPARK,
+                                   reason="needs PySpark: the spark extra (pip install 'elmo-keras[spark]')")
 try:
     check_java()
     NO_JAVA = None
 except JavaNotFoundError as error:
     NO_JAVA = str(error)
-needs_java = pytest.mark.skipif(NO_JAVA is not None, reason=f"needs Java 17+ for Spark: {NO_JAVA}")
+
+
+def needs_java(test):
+    """PySpark (the spark extra) and a Java 17+ runtime: what a Spark session needs."""
+    return needs_pyspark(pytest.mark.skipif(NO_JAVA is not None, reason=f"needs Java 17+ for Spark: {NO_JAVA}")(test))
 
 HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -306,6 +313,7 @@ def test_command_end_to_end_on_the_cluster(spark, tmp_path, capsys, expected):
     assert table.num_rows == 2
 
 
+@needs_pyspark
 def test_command_errors_before_any_work(tmp_path, capsys, monkeypatch):
     corpus = _corpus(tmp_path)
     model = ["--options-file", FIXTURE_OPTIONS, "--weight-file", FIXTURE_WEIGHTS]
@@ -330,6 +338,19 @@ def test_command_errors_before_any_work(tmp_path, capsys, monkeypatch):
         check_java()
     assert time.time() - started < 30  # nothing started
     assert not (tmp_path / "p").exists()
+
+
+def test_command_registers_without_pyspark_and_says_what_to_install(tmp_path):
+    """`elmo-keras` builds its parser without PySpark; embed-spark then names the extra."""
+    code = ("import sys; sys.modules['pyspark'] = None\n"
+            "from elmo_keras.cli import build_parser, main\n"
+            "assert 'embed-spark' in build_parser()._subparsers._group_actions[0].choices\n"
+            f"sys.exit(main(['embed-spark', '--input', 'x', '--output', {str(tmp_path / 'v')!r}]))\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env,
+                            cwd=REPO)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "embed-spark needs PySpark: pip install 'elmo-keras[spark]'" in result.stderr
 
 
 def test_parser_builds_without_pyspark_and_layers_parse():
