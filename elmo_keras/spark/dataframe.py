@@ -363,7 +363,9 @@ def read_text_lines(spark, patterns, counters=None, num_partitions=None):
     """A DataFrame (file string, line long, text string): every line of the files matching `patterns`.
 
     `patterns`: a path or glob (or a list), local or on any filesystem Spark
-    reads. Each file is read whole by one task (`SparkContext.binaryFiles`),
+    reads; `file` is the file's URI as Spark names it (`file:/data/a.txt`,
+    `hdfs://...`). Each file is read whole by one task (`SparkContext.binaryFiles`,
+    so a file must fit in a task's memory; many files spread over the cluster),
     so that line numbers (0-based) are exact; lines end at b"\\n" (a final
     line without one counts; a newline at the very end starts no extra
     line); `.gz` files are decompressed. A line that is not valid UTF-8 is
