@@ -1,7 +1,7 @@
 """Collection of the package's docstring examples when an extra is not installed.
 
 `python -m pytest` collects `elmo_keras/` with `--doctest-modules`, which
-imports every module. A module that needs an extra (Apache Beam) cannot be
+imports every module. A module that needs an extra (Apache Beam, PySpark) cannot be
 imported without it: its examples are left out, and the run's header says
 which and why. The tests themselves skip with `pytest.importorskip`.
 """
@@ -14,6 +14,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 # package folder: (module that must be importable, the extra that installs it)
 NEEDS_EXTRA = {
     HERE / "elmo_keras" / "beam": ("apache_beam", "beam"),
+    HERE / "elmo_keras" / "spark": ("pyspark", "spark"),
 }
 
 

@@ -46,6 +46,9 @@ EXTRAS = {
     # and its command line run without it). 2.77.0 co-installs with TensorFlow 2.20 and numpy 2.4 on
     # Python 3.11 (it caps protobuf below 7 and pillow below 13).
     "beam": ["apache-beam==2.77.0", "google-crc32c>=1.5"],  # google-crc32c: TFRecord output (embed-beam)
+    # elmo_keras.spark and `elmo-keras embed-spark`: PySpark carries Spark itself (needs a Java 17+ runtime);
+    # imported on first use only. Tested with 4.3.0.
+    "spark": ["pyspark>=4.3,<5"],
     "notebooks": ["matplotlib>=3.8", "nbformat>=5.9", "nbclient>=0.10", "ipykernel>=6.29", *HUB],
     "moses": ["sacremoses>=0.1,<0.3"],  # --tokenizer moses: the Moses tokenizer, in Python
     "test": ["pytest>=8", "hypothesis>=6.100"],

@@ -182,6 +182,7 @@ EXTERNAL_COMMANDS = [
     ("elmo_keras.training.cli", "add_parsers"),
     ("elmo_keras.beam.cli", "add_parsers"),
     ("elmo_keras.preset_cli", "add_parsers"),
+    ("elmo_keras.spark.cli", "add_parsers"),
 ]
 
 

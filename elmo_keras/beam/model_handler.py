@@ -33,19 +33,17 @@ released model on the worker (once per machine, into its cache).
 """
 
 import os
-import re
 import shutil
 import tempfile
 import threading
 
-import numpy as np
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from elmo_keras.preprocessing.batching import boundary_length, padded_length
+from elmo_keras.serving.tokens_model import load_tokens_signature, pick_savedmodel_dir
 
 METRICS_NAMESPACE = "elmo_keras"
-SAVED_MODEL_FILE = "saved_model.pb"
 
 
 def is_local_path(path):
@@ -58,29 +56,21 @@ def resolve_savedmodel_dir(model_dir):
 
     `model_dir` may be TF Serving's model base path (`savedmodels/elmo`, as
     `elmo-keras export` writes it) or one version folder in it
-    (`savedmodels/elmo/1`). Raises FileNotFoundError naming the folder.
+    (`savedmodels/elmo/1`), on any Beam filesystem
+    (`elmo_keras.serving.tokens_model.pick_savedmodel_dir`). Raises
+    FileNotFoundError naming the folder.
 
     >>> from elmo_keras.pretrained import DEFAULT_MODEL_DIR
     >>> os.path.basename(resolve_savedmodel_dir(os.path.join(DEFAULT_MODEL_DIR, "savedmodel")))
     '1'
     """
-    model_dir = os.fspath(model_dir).rstrip("/") or "/"
-    if FileSystems.exists(FileSystems.join(model_dir, SAVED_MODEL_FILE)):
-        return model_dir
-    versions = {}
-    try:
-        matches = FileSystems.match([FileSystems.join(model_dir, "*", SAVED_MODEL_FILE)])[0].metadata_list
-    except Exception:  # noqa: BLE001 - Beam raises BeamIOError for a folder that is not there
-        matches = []
-    for metadata in matches:
-        version = metadata.path[: -len(SAVED_MODEL_FILE) - 1].rstrip("/").rsplit("/", 1)[-1]
-        if re.fullmatch(r"\d+", version):
-            versions[int(version)] = metadata.path[: -len(SAVED_MODEL_FILE) - 1].rstrip("/")
-    if not versions:
-        raise FileNotFoundError(f"{model_dir}: no SavedModel there ({SAVED_MODEL_FILE}), nor in a version "
-                                f"folder of it ({FileSystems.join(model_dir, '1')}/...); pass the folder "
-                                f"that `elmo-keras export` wrote, or one version folder in it")
-    return versions[max(versions)]
+    def match(pattern):
+        try:
+            return [metadata.path for metadata in FileSystems.match([pattern])[0].metadata_list]
+        except Exception:  # noqa: BLE001 - Beam raises BeamIOError for a folder that is not there
+            return []
+
+    return pick_savedmodel_dir(model_dir, FileSystems.exists, match, FileSystems.join)
 
 
 def _local_copy(path, folder):
@@ -218,36 +208,6 @@ class ElmoSavedModelHandler(_ElmoHandler):
         self.model_dir = os.fspath(model_dir)
 
     def load_model(self):
-        import tensorflow as tf
-
         export_dir = resolve_savedmodel_dir(self.model_dir)
-        loaded = tf.saved_model.load(export_dir)
-        if "tokens" not in loaded.signatures:
-            raise ValueError(f"{export_dir}: the SavedModel has no 'tokens' signature (signatures: "
-                             f"{sorted(loaded.signatures)}); export it with elmo_keras.export_savedmodel")
-        function = loaded.signatures["tokens"]
-        outputs = function.structured_outputs
-        n_lstm = len([name for name in outputs if re.fullmatch(r"lstm_outputs\d+", name)])
-        if "word_emb" not in outputs or not n_lstm:
-            raise ValueError(f"{export_dir}: the 'tokens' signature lacks word_emb/lstm_outputs1..n "
-                             f"(outputs: {sorted(outputs)}); export it with elmo_keras.export_savedmodel")
-        names = [f"lstm_outputs{k}" for k in range(1, n_lstm + 1)]
-
-        def embed(token_lists):
-            lengths = [len(tokens) for tokens in token_lists]
-            width = max(lengths)
-            padded = np.empty((len(token_lists), width), dtype=object)
-            padded[:] = ""
-            for row, tokens in enumerate(token_lists):
-                padded[row, : len(tokens)] = tokens
-            out = function(tokens=tf.constant(padded, tf.string),
-                           sequence_len=tf.constant(lengths, tf.int32))
-            word = out["word_emb"].numpy()
-            stacked = np.stack([np.concatenate([word, word], axis=-1)]
-                               + [out[name].numpy() for name in names], axis=1).astype(np.float32, copy=False)
-            return [np.ascontiguousarray(stacked[row, :, :n]) for row, n in enumerate(lengths)]
-
-        # Keep the loaded object alive with the function it owns.
-        embed.loaded = loaded
-        dim = int(outputs[names[0]].shape[-1])
-        return ElmoModel(embed, n_lstm + 1, dim, f"SavedModel({export_dir})")
+        embed, num_layers, dim = load_tokens_signature(export_dir)
+        return ElmoModel(embed, num_layers, dim, f"SavedModel({export_dir})")
