@@ -10,8 +10,10 @@ after Keras:
 
 - Keras already imported: at once.
 - Keras imported later: a `sys.meta_path` finder wraps the loader of the
-  first `import keras` (no other import is touched), and registers when
-  Keras' own module has finished executing.
+  first `import keras` (no other import is touched but keras-hub's), and
+  registers when Keras' own module has finished executing; or, where
+  keras-hub's import imports Keras midway, when keras-hub's has finished
+  (the package's models are keras-hub classes then).
 
 An import of Keras from inside an elmo_keras module (its module-level code
 is still running, so some of its names do not exist yet) leaves the rest to
@@ -63,13 +65,23 @@ def _inside_elmo_keras_module():
     return False
 
 
-def register_if_keras_loaded():
+def _keras_hub_importing():
+    """True while keras-hub's own import runs (it imports Keras midway): its classes, which the package's
+    models build on, exist only once it has finished, and registering waits for that."""
+    module = sys.modules.get("keras_hub")
+    return module is not None and getattr(getattr(module, "__spec__", None), "_initializing", False)
+
+
+def register_if_keras_loaded(finished=None):
     """Register unless already done, Keras is not loaded, or an elmo_keras import is half done.
 
-    Never raises: a failure here must not break `import keras`. It warns
+    `finished`: the module whose import has just finished (its import
+    machinery still marks it as initializing). Never raises: a failure here
+    must not break `import keras`. It warns
     instead, and `load_model` then reports the class it cannot find.
     """
-    if _registered or "keras" not in sys.modules or _inside_elmo_keras_module():
+    if (_registered or "keras" not in sys.modules or _inside_elmo_keras_module()
+            or (finished != "keras_hub" and _keras_hub_importing())):
         return
     try:
         register_keras_classes()
@@ -92,23 +104,28 @@ class _RegisterAfterKeras:
         return self.loader.create_module(spec)
 
     def exec_module(self, module):
-        # Keras keeps its own loader from here on, and imports of Keras no
-        # longer consult the finder.
+        # The module keeps its own loader from here on; once Keras and keras-hub (where installed) have
+        # both been imported, imports no longer consult the finder.
         module.__loader__ = module.__spec__.loader = self.loader
-        if self.finder in sys.meta_path:
-            sys.meta_path.remove(self.finder)
         self.loader.exec_module(module)
-        register_if_keras_loaded()
+        if all(name in sys.modules for name in _WATCHED) and self.finder in sys.meta_path:
+            sys.meta_path.remove(self.finder)
+        register_if_keras_loaded(finished=module.__name__)
 
     def __getattr__(self, name):
         return getattr(self.loader, name)
 
 
+# The modules after whose import the package registers: Keras, and keras-hub, which imports Keras midway
+# through its own import (registering waits for its end).
+_WATCHED = ("keras", "keras_hub")
+
+
 class _KerasImportFinder:
-    """A `sys.meta_path` finder that only ever answers for the top-level `keras` module."""
+    """A `sys.meta_path` finder that only ever answers for the top-level `keras` and `keras_hub` modules."""
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname != "keras":
+        if fullname not in _WATCHED:
             return None
         for finder in sys.meta_path:
             find_spec = getattr(finder, "find_spec", None)

@@ -455,7 +455,8 @@ def test_keras_files_reload_in_a_fresh_process_with_only_import_elmo_keras(tmp_p
 
 
 SAVED_CLASSES = ["Elmo", "ElmoBackbone", "ElmoTextEmbedder", "ElmoTokenizer", "CharCNN", "Highway", "BiLSTM",
-                 "ScalarMix", "ConcatProjectionMix", "LSTMCellWithProjection", "LanguageModel"]
+                 "ScalarMix", "ConcatProjectionMix", "LSTMCellWithProjection", "LanguageModel", "ElmoTextClassifier",
+                 "ElmoTextClassifierPreprocessor", "ElmoTokenClassifier", "ElmoTokenClassifierPreprocessor"]
 
 REGISTRY_SCRIPT = """
     import json, sys
@@ -466,10 +467,14 @@ REGISTRY_SCRIPT = """
 """
 
 
-@pytest.mark.parametrize("imports", ["import elmo_keras, tensorflow", "import keras, elmo_keras"])
+@pytest.mark.parametrize("imports", ["import elmo_keras, tensorflow", "import keras, elmo_keras",
+                                     "import elmo_keras, keras_hub", "import keras_hub, elmo_keras"])
 def test_import_elmo_keras_registers_every_saved_class(imports):
     # `import tensorflow` loads Keras from inside TensorFlow's own import (and
-    # looks Keras up without importing it first): the registration must follow.
+    # looks Keras up without importing it first), and `import keras_hub` midway
+    # through its own, before its classes exist: the registration must follow.
+    if "keras_hub" in imports:
+        pytest.importorskip("keras_hub", reason="needs keras-hub: the keras-hub extra")
     script = REGISTRY_SCRIPT.format(imports=imports, keras_first=imports.startswith("import keras"),
                                     names=SAVED_CLASSES)
     assert _run(script)["found"] == SAVED_CLASSES

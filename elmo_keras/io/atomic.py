@@ -57,15 +57,16 @@ def _move_into(source, target):
 
 
 @contextlib.contextmanager
-def atomic_directory(path):
+def atomic_directory(path, replace=False):
     """Yield a new temporary folder beside `path`; on success its files take their place in `path`.
 
     A new `path` appears whole (one rename of the folder). Into an existing
     `path` each written file moves by one rename, replacing a file of the
     same name and leaving the others (so that the parts of a keras-hub preset
     can be saved one after another into one folder): a reader never sees a
-    half-written file. On an exception the temporary folder is removed and
-    `path` is untouched.
+    half-written file. With `replace`, an existing `path` is replaced whole
+    instead (renamed aside, the new folder renamed in, the old one removed).
+    On an exception the temporary folder is removed and `path` is untouched.
     """
     import shutil
 
@@ -76,7 +77,12 @@ def atomic_directory(path):
     os.chmod(tmp, 0o777 & ~_umask())
     try:
         yield tmp
-        if os.path.isdir(path):
+        if os.path.isdir(path) and replace:
+            old = tempfile.mkdtemp(prefix="." + os.path.basename(path) + ".", suffix=".old", dir=parent)
+            os.replace(path, os.path.join(old, "replaced"))
+            os.replace(tmp, path)
+            shutil.rmtree(old)
+        elif os.path.isdir(path):
             _move_into(tmp, path)
         else:
             os.replace(tmp, path)

@@ -32,12 +32,16 @@ def require_keras_hub(what):
 
 if importlib.util.find_spec("keras_hub") is not None:
     import keras_hub
+    # As submodules: when `import keras_hub` itself imports Keras, which loads the package's classes
+    # (`elmo_keras.registration`), keras_hub's own attributes do not exist yet, its submodules do.
+    from keras_hub import models as _models
+    from keras_hub import tokenizers as _tokenizers
 
-    Backbone = keras_hub.models.Backbone
-    Tokenizer = keras_hub.tokenizers.Tokenizer
-    Preprocessor = keras_hub.models.Preprocessor
-    TextClassifier = keras_hub.models.TextClassifier
-    Task = keras_hub.models.Task
+    Backbone = _models.Backbone
+    Tokenizer = _tokenizers.Tokenizer
+    Preprocessor = _models.Preprocessor
+    TextClassifier = _models.TextClassifier
+    Task = _models.Task
 else:
     keras_hub = None
 

@@ -149,7 +149,15 @@ def test_to_preset_command_writes_a_preset_of_the_original_files(backbone, tmp_p
     assert main(args) == 1  # an existing preset is kept
     assert capsys.readouterr().err.strip().endswith("exists: pass --overwrite to replace it")
     assert (out / "model.weights.h5").read_bytes() == written
+    (out / "task.json").write_text("{}")  # a file of another preset: --overwrite replaces the folder whole
     assert main(args + ["--overwrite"]) == 0
+    assert sorted(os.listdir(out)) == ["README.md", "assets", "config.json", "metadata.json", "model.weights.h5",
+                                       "tokenizer.json"]
+    assert sorted(os.listdir(tmp_path)) == ["preset"]
+    assert type(keras_hub.models.Tokenizer.from_preset(str(out))).__name__ == "ElmoTokenizer"
+    card = (out / "README.md").read_text()
+    from elmo_keras.io.digest import file_digest
+    assert file_digest(FIXTURE_WEIGHTS) in card and f"{backbone.count_params():,} parameters" in card
 
 
 @pytest.mark.parametrize("handle, host", [("kaggle://someone/elmo/keras/elmo_default", "api.kaggle.com"),
