@@ -19,28 +19,14 @@ the loaded tagger.
 
 import argparse
 import json
-import pathlib
 import tempfile
 import time
 
 import numpy as np
 
-REPO = pathlib.Path(__file__).resolve().parent.parent
-DATA = REPO / "tests" / "data" / "wordnet_pos" / "wordnet_pos.tsv"
-LABELS = ("noun", "verb")
+# The sibling example reads the data set (run as a script, this folder is on sys.path).
+from finetune_classifier import LABELS, load_wordnet_pos
 CHAR_CNN_ONLY = [0.0, -30.0, -30.0]  # softmax weights e^-30 on the LSTM layers: layer 0 alone
-
-
-def load_rows(split, limit=0, path=DATA):
-    """`(tokens, index, label)` of one split, `limit` rows at most (0: all)."""
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        next(f)
-        for line in f:
-            row_split, label, index, _, sentence = line.rstrip("\n").split("\t")
-            if row_split == split:
-                rows.append((sentence.split(" "), int(index), LABELS.index(label)))
-    return rows[:limit] if limit else rows
 
 
 def tagging_arrays(rows):
@@ -82,8 +68,8 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    train_data = tagging_arrays(load_rows("train", args.train_size))
-    test_data = tagging_arrays(load_rows("test"))
+    train_data = tagging_arrays(load_wordnet_pos("train", args.train_size or None))
+    test_data = tagging_arrays(load_wordnet_pos("test"))
     common = dict(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed)
     tagger, elmo_accuracy, elmo_seconds = train(args.model, train_data, test_data, **common)
     _, baseline_accuracy, baseline_seconds = train(args.model, train_data, test_data, **common,

@@ -95,3 +95,14 @@ def run_pytest_on_backend(backend, paths, keyword=None, env=None, timeout=1200):
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-3000:]
     assert "failed" not in result.stdout
     return result.stdout
+
+
+@pytest.fixture(scope="module")
+def fixture_model_folder(tmp_path_factory):
+    """A model folder of the fixture biLM, as users keep one: `options.json` and one weights `.hdf5`."""
+    import shutil
+
+    folder = tmp_path_factory.mktemp("model")
+    shutil.copy(FIXTURE_OPTIONS, folder / "options.json")
+    shutil.copy(FIXTURE_WEIGHTS, folder / "weights.hdf5")
+    return str(folder)

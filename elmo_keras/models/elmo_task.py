@@ -6,7 +6,9 @@ import keras
 import numpy as np
 
 from elmo_keras.arguments import check_positive_int
+from elmo_keras.layers.elmo_head import ElmoHead
 from elmo_keras.models.elmo_backbone import ElmoBackbone, check_keras_hub_preset, is_keras_hub_preset
+from elmo_keras.models.elmo_text_embedder import HEAD_NAME, MIX_NAME
 from elmo_keras.models.keras_hub_base import require_keras_hub
 from elmo_keras.preprocessing.elmo_tokenizer import ElmoTokenizer
 
@@ -17,19 +19,67 @@ FINE_TUNING_LEARNING_RATE = 5e-5
 
 
 class ElmoTask:
-    """Mixed into the package's keras-hub tasks, before the keras-hub base class.
+    """Mixed into the package's keras-hub tasks, before the keras-hub base class: their one model.
 
-    The task class names its preprocessor (`preprocessor_cls`, built on an
-    `ElmoTokenizer`) and the smallest label it accepts (`lowest_label`: 0,
-    or -1 where -1 means "no label").
+    The backbone, an `ElmoHead` (one mix of all layers, layer `elmo_head`),
+    dropout and a `Dense` layer (`logits`) on the head's `head_output`:
+    `"default"`, a vector per sentence, or `"elmo"`, one per token. The task
+    class names that output, its preprocessor (`preprocessor_cls`, built on
+    an `ElmoTokenizer`) and the smallest label it accepts (`lowest_label`: 0,
+    or -1 where -1 means "no label"). The constructor's arguments are
+    documented on each task.
     """
 
+    head_output = None
     lowest_label = 0
 
     def __new__(cls, *args, **kwargs):
         # Before any attribute is set (on PyTorch a Module refuses attributes before its __init__).
         require_keras_hub(cls.__name__)
         return super().__new__(cls, *args, **kwargs)
+
+    def __init__(self, backbone, num_classes, preprocessor=None, activation=None, dropout=0.1,
+                 trainable_backbone=False, scalar_mix_weights=None, trainable_mix=True, **kwargs):
+        name = type(self).__name__
+        check_positive_int(num_classes, f"{name}: num_classes")
+        if backbone.stateful:
+            raise ValueError(f"{name} needs a stateless backbone (stateful=False, the default)")
+        # === Layers ===
+        backbone.trainable = trainable_backbone  # before keras-hub's Task compiles with the "auto" defaults
+        self.backbone = backbone
+        self.preprocessor = preprocessor
+        self.head = ElmoHead(backbone.bilstm.n_layers + 1, stop_gradient=not trainable_backbone,
+                             scalar_mix_weights=scalar_mix_weights, trainable_mix=trainable_mix,
+                             mix_names=[MIX_NAME], name=HEAD_NAME)
+        self.output_dropout = keras.layers.Dropout(dropout, name="output_dropout")
+        self.output_dense = keras.layers.Dense(num_classes, activation=activation, name="logits")
+
+        # === Functional model ===
+        char_ids = keras.Input(shape=(None, backbone.char_cnn.max_characters_per_token), dtype="int32",
+                               name="char_ids")
+        features = self.head(backbone(char_ids))[self.head_output]
+        outputs = self.output_dense(self.output_dropout(features))
+        super().__init__(inputs=char_ids, outputs=outputs, **kwargs)
+
+        # === Config ===
+        self.num_classes = num_classes
+        self.activation = keras.activations.get(activation)
+        self.dropout = dropout
+        self.trainable_backbone = trainable_backbone
+        self.scalar_mix_weights = None if scalar_mix_weights is None else [float(w) for w in scalar_mix_weights]
+        self.trainable_mix = trainable_mix
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "num_classes": self.num_classes,
+            "activation": keras.activations.serialize(self.activation),
+            "dropout": self.dropout,
+            "trainable_backbone": self.trainable_backbone,
+            "scalar_mix_weights": self.scalar_mix_weights,
+            "trainable_mix": self.trainable_mix,
+        })
+        return config
 
     @classmethod
     def from_preset(cls, preset, load_weights=True, **kwargs):

@@ -3,11 +3,8 @@
 import keras
 import numpy as np  # noqa: F401 (the docstring example's)
 
-from elmo_keras.arguments import check_positive_int
-from elmo_keras.layers.elmo_head import ElmoHead
 from elmo_keras.models.elmo_backbone import ElmoBackbone
 from elmo_keras.models.elmo_task import ElmoTask
-from elmo_keras.models.elmo_text_embedder import HEAD_NAME, MIX_NAME
 from elmo_keras.models.elmo_token_classifier_preprocessor import IGNORE_LABEL, ElmoTokenClassifierPreprocessor
 from elmo_keras.models.keras_hub_base import Task
 
@@ -56,38 +53,9 @@ class ElmoTokenClassifier(ElmoTask, Task):
     """
 
     backbone_cls = ElmoBackbone
+    head_output = "elmo"
     preprocessor_cls = ElmoTokenClassifierPreprocessor
     lowest_label = IGNORE_LABEL
-
-    def __init__(self, backbone, num_classes, preprocessor=None, activation=None, dropout=0.1,
-                 trainable_backbone=False, scalar_mix_weights=None, trainable_mix=True, **kwargs):
-        check_positive_int(num_classes, "ElmoTokenClassifier: num_classes")
-        if backbone.stateful:
-            raise ValueError("ElmoTokenClassifier needs a stateless backbone (stateful=False, the default)")
-        # === Layers ===
-        backbone.trainable = trainable_backbone  # before keras-hub's Task compiles with the "auto" defaults
-        self.backbone = backbone
-        self.preprocessor = preprocessor
-        self.head = ElmoHead(backbone.bilstm.n_layers + 1, stop_gradient=not trainable_backbone,
-                             scalar_mix_weights=scalar_mix_weights, trainable_mix=trainable_mix,
-                             mix_names=[MIX_NAME], name=HEAD_NAME)
-        self.output_dropout = keras.layers.Dropout(dropout, name="output_dropout")
-        self.output_dense = keras.layers.Dense(num_classes, activation=activation, name="logits")
-
-        # === Functional model ===
-        char_ids = keras.Input(shape=(None, backbone.char_cnn.max_characters_per_token), dtype="int32",
-                               name="char_ids")
-        tokens = self.head(backbone(char_ids))["elmo"]
-        outputs = self.output_dense(self.output_dropout(tokens))
-        super().__init__(inputs=char_ids, outputs=outputs, **kwargs)
-
-        # === Config ===
-        self.num_classes = num_classes
-        self.activation = keras.activations.get(activation)
-        self.dropout = dropout
-        self.trainable_backbone = trainable_backbone
-        self.scalar_mix_weights = None if scalar_mix_weights is None else [float(w) for w in scalar_mix_weights]
-        self.trainable_mix = trainable_mix
 
     def compile(self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs):
         if loss == "auto":
@@ -97,15 +65,3 @@ class ElmoTokenClassifier(ElmoTask, Task):
             metrics = [keras.metrics.SparseCategoricalAccuracy()]
         # Weighted: the preprocessor's weights leave out the tokens without a label.
         super().compile(optimizer=optimizer, loss=loss, metrics=None, weighted_metrics=metrics, **kwargs)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({
-            "num_classes": self.num_classes,
-            "activation": keras.activations.serialize(self.activation),
-            "dropout": self.dropout,
-            "trainable_backbone": self.trainable_backbone,
-            "scalar_mix_weights": self.scalar_mix_weights,
-            "trainable_mix": self.trainable_mix,
-        })
-        return config

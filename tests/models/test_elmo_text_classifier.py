@@ -8,13 +8,9 @@ The scores are checked against an independent computation: `ElmoTextEmbedder`'s
 """
 
 import os
-import shutil
-
 import keras
 import numpy as np
 import pytest
-
-from conftest import FIXTURE_OPTIONS, FIXTURE_WEIGHTS
 
 keras_hub = pytest.importorskip("keras_hub", reason="needs keras-hub: the keras-hub extra")
 
@@ -26,11 +22,8 @@ EPS32 = np.finfo(np.float32).eps / 2  # unit roundoff
 
 
 @pytest.fixture(scope="module")
-def model_folder(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("model")
-    shutil.copy(FIXTURE_OPTIONS, folder / "options.json")
-    shutil.copy(FIXTURE_WEIGHTS, folder / "weights.hdf5")
-    return str(folder)
+def model_folder(fixture_model_folder):
+    return fixture_model_folder
 
 
 def _numpy(x):

@@ -6,13 +6,9 @@ labels against the tokens they belong to, the metrics against numpy over the
 labelled tokens only, and presets read back bit for bit.
 """
 
-import shutil
-
 import keras
 import numpy as np
 import pytest
-
-from conftest import FIXTURE_OPTIONS, FIXTURE_WEIGHTS
 
 keras_hub = pytest.importorskip("keras_hub", reason="needs keras-hub: the keras-hub extra")
 
@@ -31,11 +27,8 @@ EPS32 = np.finfo(np.float32).eps / 2  # unit roundoff
 
 
 @pytest.fixture(scope="module")
-def model_folder(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("model")
-    shutil.copy(FIXTURE_OPTIONS, folder / "options.json")
-    shutil.copy(FIXTURE_WEIGHTS, folder / "weights.hdf5")
-    return str(folder)
+def model_folder(fixture_model_folder):
+    return fixture_model_folder
 
 
 def _numpy(x):
