@@ -8,7 +8,8 @@ from elmo_keras.io.options import ElmoOptions
 from elmo_keras.layers.elmo_head import ElmoHead
 from elmo_keras.layers.elmo_head import masked_mean  # noqa: F401  (importable from here, as before)
 from elmo_keras.layers.elmo_head import remove_sentence_boundaries  # noqa: F401
-from elmo_keras.models.elmo_backbone import ElmoBackbone, check_char_ids_dtype, preset_files
+from elmo_keras.models.elmo_backbone import ElmoBackbone, check_char_ids_dtype
+from elmo_keras.models.presets import preset_files
 from elmo_keras.models.weight_layout import load_weights
 
 

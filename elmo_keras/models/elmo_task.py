@@ -7,7 +7,8 @@ import numpy as np
 
 from elmo_keras.arguments import check_positive_int
 from elmo_keras.layers.elmo_head import ElmoHead
-from elmo_keras.models.elmo_backbone import ElmoBackbone, check_keras_hub_preset, is_keras_hub_preset
+from elmo_keras.models.elmo_backbone import ElmoBackbone
+from elmo_keras.models.presets import check_keras_hub_preset, is_keras_hub_preset
 from elmo_keras.models.elmo_text_embedder import HEAD_NAME, MIX_NAME
 from elmo_keras.models.keras_hub_base import require_keras_hub
 from elmo_keras.preprocessing.elmo_tokenizer import ElmoTokenizer

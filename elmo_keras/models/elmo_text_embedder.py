@@ -128,7 +128,7 @@ class ElmoTextEmbedder(keras.Model):
             preset: str. `"default"` (the bundled model), `"small"`,
                 `"medium"`, `"original"`, `"original_5.5b"`, or a directory
                 holding `options.json` and one weights `.hdf5` (see
-                `elmo_keras.models.elmo_backbone.preset_files`).
+                `elmo_keras.models.presets.preset_files`).
             **kwargs: `tokenizer`, `trainable_backbone`,
                 `scalar_mix_weights`, `hub_outputs`, `name`.
         """
