@@ -26,7 +26,7 @@ from elmo_keras import Elmo
 
 HERE = pathlib.Path(__file__).parent
 _spec = importlib.util.spec_from_file_location(
-    "finetune_classifier", HERE.parent / "examples" / "finetune_classifier.py")
+    "finetune_classifier", HERE.parent.parent / "examples" / "finetune_classifier.py")
 finetune = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(finetune)
 

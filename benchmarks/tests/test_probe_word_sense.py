@@ -7,7 +7,7 @@ import pathlib
 import numpy as np
 import pytest
 
-SCRIPT = pathlib.Path(__file__).parent.parent / "benchmarks" / "probe_word_sense.py"
+SCRIPT = pathlib.Path(__file__).parent.parent / "probe_word_sense.py"
 
 
 def _load_probe():

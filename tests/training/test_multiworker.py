@@ -20,10 +20,11 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import xla_flags
+from conftest import FIXTURE, xla_flags
 
 HERE = pathlib.Path(__file__).parent
-TRAIN_FIXTURE = HERE / "data" / "bilm-tf" / "train"
+REPO = HERE.parent.parent
+TRAIN_FIXTURE = FIXTURE / "train"
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="runs the workers from the TF run")
 
@@ -68,7 +69,7 @@ def test_two_workers_match_one_process(tmp_path):
     env.pop("TF_CONFIG", None)
     workers = [subprocess.Popen([sys.executable, "-c", _WORKER, str(i), ports, str(options_file),
                                  str(TRAIN_FIXTURE), str(tmp_path / "workers")],
-                                cwd=HERE.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                for i in range(2)]
     outputs = []
     try:
@@ -123,7 +124,7 @@ def run_on_two_devices(tmp_path, env):
     options_file = tmp_path / "options.json"
     options_file.write_text(json.dumps(OPTIONS))
     result = subprocess.run([sys.executable, "-c", _ONE_VS_TWO_DEVICES, str(options_file), str(TRAIN_FIXTURE),
-                             str(tmp_path)], cwd=HERE.parent, env=dict(os.environ, **env), capture_output=True,
+                             str(tmp_path)], cwd=REPO, env=dict(os.environ, **env), capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-5000:]
     report = json.loads(result.stdout.split("RESULT ", 1)[1])

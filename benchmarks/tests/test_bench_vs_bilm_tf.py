@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+REPO = pathlib.Path(__file__).resolve().parents[2]
 BENCH = REPO / "benchmarks" / "bench_vs_bilm_tf.py"
 MAKE_CORPUS = REPO / "savedmodels" / "default" / "make_corpus.py"
 BILM_TF = REPO.parent / "shared" / "peers" / "bilm-tf"

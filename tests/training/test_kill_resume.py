@@ -29,13 +29,14 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import FIXTURE_OPTIONS, FIXTURE_WEIGHTS
+from conftest import FIXTURE, FIXTURE_OPTIONS, FIXTURE_WEIGHTS
 
 from elmo_keras import ElmoEmbedder
 from elmo_keras.cli import main
 
 HERE = pathlib.Path(__file__).parent
-TRAIN_FIXTURE = HERE / "data" / "bilm-tf" / "train"
+REPO = HERE.parent.parent
+TRAIN_FIXTURE = FIXTURE / "train"
 N_LINES = 640  # with --batch-size 4: 5 chunks of 128 sentences
 
 
@@ -172,7 +173,7 @@ def test_temporaries_of_a_killed_assembly_are_removed(tmp_path, files, embedder)
 def _kill_when(command, condition, timeout=240):
     """Run `command`; SIGKILL it as soon as `condition()` holds. Return what happened."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    process = subprocess.Popen(command, cwd=HERE.parent, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     start, deadline = time.time(), time.time() + timeout
     while process.poll() is None and time.time() < deadline:
         if condition(time.time() - start):

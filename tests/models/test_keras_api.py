@@ -24,7 +24,7 @@ from elmo_keras.pretrained import default_model_files
 
 tf = pytest.importorskip("tensorflow")
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Float32 unit roundoff (round to nearest).
 U = 2.0**-24
 

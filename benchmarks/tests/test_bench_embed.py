@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+REPO = pathlib.Path(__file__).resolve().parents[2]
 BENCH = REPO / "benchmarks" / "bench_embed.py"
 
 

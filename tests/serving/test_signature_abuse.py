@@ -6,7 +6,7 @@ object must still answer a normal request with exactly its first answer (the
 process keeps serving). A bad request is a TypeError (arguments that do not
 bind to the signature), a ValueError or a tf.errors.InvalidArgumentError
 whose message names the input and what was expected; nothing crashes the
-interpreter. `tests/test_export.py` checks the normal outputs against the
+interpreter. `tests/serving/test_export.py` checks the normal outputs against the
 embedder; here the inputs are what a careless or hostile client sends.
 """
 

@@ -16,22 +16,24 @@ from reference_bilm import batching_tolerance
 
 pytest.importorskip("torch", reason="the PyTorch backend needs torch (pip install torch)")
 
-HERE = pathlib.Path(__file__).parent
+TESTS = pathlib.Path(__file__).parent.parent
 
 
 @pytest.mark.slow
 def test_parity_and_layers_pass_on_torch():
-    stdout = run_pytest_on_torch([HERE / "test_parity.py", HERE / "test_layers.py", HERE / "test_weights_io.py",
-                                  HERE / "test_elmo_layer.py", HERE / "test_elmo_head.py",
-                                  HERE / "test_language_model.py", HERE / "test_torch_training_loop.py"])
+    stdout = run_pytest_on_torch([TESTS / "models" / "test_parity.py", TESTS / "layers" / "test_layers.py",
+                                  TESTS / "io" / "test_weights_io.py", TESTS / "models" / "test_elmo_layer.py",
+                                  TESTS / "layers" / "test_elmo_head.py", TESTS / "models" / "test_language_model.py",
+                                  TESTS / "training" / "test_torch_training_loop.py"])
     assert " passed" in stdout
     assert "test_torch_training_loop.py" not in stdout  # not skipped: the child runs on PyTorch
 
 
 @pytest.mark.slow
 def test_embedder_and_embed_command_pass_on_torch():
-    stdout = run_pytest_on_torch([HERE / "test_embedder.py", HERE / "test_embed_cli.py", HERE / "test_default_model.py",
-                                  HERE / "test_packing.py", HERE / "test_empty_batch.py"])
+    stdout = run_pytest_on_torch([TESTS / "test_embedder.py", TESTS / "test_embed_cli.py",
+                                  TESTS / "models" / "test_default_model.py", TESTS / "models" / "test_empty_batch.py",
+                                  TESTS / "preprocessing" / "test_packing.py"])
     assert " passed" in stdout
 
 

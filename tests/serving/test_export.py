@@ -28,7 +28,7 @@ from elmo_keras.models.bilm_files import load_bilm  # noqa: E402
 from elmo_keras.preprocessing.tokenize import tokenize_punctuation  # noqa: E402
 from elmo_keras.serving import export  # noqa: E402
 
-DOC = pathlib.Path(__file__).parent.parent / "docs" / "serving.md"
+DOC = pathlib.Path(__file__).parents[2] / "docs" / "serving.md"
 P = 16  # projection_dim of the fixture model
 
 # Text where serving can go wrong: an empty sentence, runs of whitespace,

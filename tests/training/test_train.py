@@ -26,7 +26,7 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import run_pytest_on_jax
+from conftest import FIXTURE, run_pytest_on_jax
 
 from elmo_keras.models.bilm_files import load_bilm
 from elmo_keras.models.bilm import token_mask
@@ -43,7 +43,7 @@ from elmo_keras.training.train import (
 from elmo_keras.training.vocab import Vocabulary, build_vocabulary
 
 HERE = pathlib.Path(__file__).parent
-FIXTURE = HERE / "data" / "bilm-tf"
+REPO = HERE.parent.parent
 TRAIN_FIXTURE = FIXTURE / "train"
 
 _MODULES = (
@@ -275,7 +275,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, uninterrupted):
     process = subprocess.Popen(
         [sys.executable, "-c", _KILLED_RUN, options_file, str(TRAIN_FIXTURE / "vocab.txt"),
          str(TRAIN_FIXTURE / "data.txt"), str(tmp_path / "killed")],
-        cwd=HERE.parent, env=dict(os.environ, KERAS_BACKEND=keras.backend.backend()),
+        cwd=REPO, env=dict(os.environ, KERAS_BACKEND=keras.backend.backend()),
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 180
     meta = None

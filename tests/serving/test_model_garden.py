@@ -17,7 +17,7 @@ import pytest
 
 from conftest import FIXTURE_OPTIONS, FIXTURE_WEIGHTS
 
-REPO = pathlib.Path(__file__).resolve().parent.parent
+REPO = pathlib.Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "model_garden_classifier.py"
 
 pytestmark = [

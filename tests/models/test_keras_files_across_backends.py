@@ -23,7 +23,7 @@ import pytest
 from conftest import FIXTURE_OPTIONS, FIXTURE_WEIGHTS, xla_flags
 from reference_bilm import ReferenceBiLM, float32_tolerance
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 SENTENCES = [["The", "bank", "raised", "rates", "."], ["We", "sat", "by", "the", "river", "bank"], ["Hi"], []]
 MIX = [0.5, -0.5, 1.0]  # not the default: the loaded mix weights must be the saved ones
 # Float32 unit roundoff (round to nearest).

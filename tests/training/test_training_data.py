@@ -10,12 +10,14 @@ import sys
 import numpy as np
 import pytest
 
+from conftest import FIXTURE
+
 from elmo_keras.preprocessing.char_ids import token_to_char_ids
 from elmo_keras.training.data import DataError, WindowBatcher, make_tf_dataset
 from elmo_keras.training.vocab import Vocabulary, VocabularyError, build_vocabulary
 
-FIXTURES = os.path.join(os.path.dirname(__file__), "data", "bilm-tf", "train")
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIXTURES = str(FIXTURE / "train")
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 WORDS = ["the", "a", "cat", "dog", "sat", "ran", "on", "mat", "log", "big", "small", "."]
 
 
