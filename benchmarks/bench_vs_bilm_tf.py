@@ -1,4 +1,4 @@
-"""CPU embedding of real text: the original bilm-tf code against `elmo_keras.ElmoEmbedder`, same weights.
+"""CPU embedding of real text: bilm-tf and AllenNLP against `elmo_keras.ElmoEmbedder` on every backend, same weights.
 
     python benchmarks/bench_vs_bilm_tf.py --config small --sentences 128
     python benchmarks/bench_vs_bilm_tf.py --config original --append      # the issue's size (quiet machine)
@@ -13,23 +13,31 @@ One command times, each in a fresh child process (see `common.py`):
   batch, its LSTM state variables re-initialised before every batch (stateless);
   its vocabulary file lists only `<S>`, `</S>`, `<UNK>`, so every word's
   character ids are computed on the fly, as for any word outside a vocabulary.
-- `elmo_keras TF` and `elmo_keras JAX`: `ElmoEmbedder(options_file, weight_file)`
-  with its default settings (token cache of char-CNN vectors on, XLA on
-  TensorFlow, short sentences packed into shared rows), `embed_batch(batch)`
-  per batch, on `KERAS_BACKEND=tensorflow` / `jax`; `--embedder-options JSON`
+- `AllenNLP`: AllenNLP 2.10.1's own `_ElmoBiLm` and `batch_to_ids` (the
+  PyTorch ELMo most users ran), unchanged, under torch 2.13 beside the
+  stand-ins of `../shared/peers/allennlp/` (`--allennlp-shim`), in the
+  virtual environment its README sets up (`--allennlp-python`, default
+  `~/allennlp-venv/bin/python`): its pins cannot be met beside this stack.
+  States reset before every batch (stateless, as bilm-tf). Skipped, saying
+  why, where its code or that Python is missing.
+- `elmo_keras TF`, `elmo_keras JAX`, `elmo_keras PyTorch`:
+  `ElmoEmbedder(options_file, weight_file)` with its default settings (token
+  cache of char-CNN vectors on, XLA on TensorFlow, short sentences packed
+  into shared rows), `embed_batch(batch)` per batch, on
+  `KERAS_BACKEND=tensorflow` / `jax` / `torch`; `--embedder-options JSON`
   passes other keyword arguments (e.g. `'{"pack_sentences": false}'`).
 - `bilm-tf sorted`: bilm-tf on batches of the same size cut from the text
   sorted by length (less padding: the original code at its best).
-- `elmo_keras TF stream`, `elmo_keras JAX stream`: the whole text to
+- `elmo_keras TF stream`, `... JAX stream`, `... PyTorch stream`: the whole text to
   `ElmoEmbedder.embed_sentences`, which sorts windows of sentences by length
   and packs them into batches of at most `--batch-size` rows: how
   `embed_file` and `elmo-keras embed` run.
 
-All three read the same `options.json` + `weights.hdf5` (random weights of the
+All read the same `options.json` + `weights.hdf5` (random weights of the
 `--config` size written by `configs.write_random_model`, in the original file
-format); `bilm-tf`, `elmo_keras TF` and `elmo_keras JAX` embed the same
-consecutive batches of `--batch-size` sentences, in text order; outputs are
-brought to numpy.
+format); `bilm-tf`, `AllenNLP` and the three `elmo_keras` rows without
+"stream" embed the same consecutive batches of `--batch-size` sentences, in
+text order; outputs are brought to numpy.
 
 Text: real English text with a Zipfian vocabulary. Default: the held-out
 WordNet gloss sentences of the bundled model's corpus, built exactly as
@@ -58,6 +66,10 @@ worker, bilm-tf included.
 Reported per implementation:
 - words/s: the words of the timed sentences (not `<S>`/`</S>`, not padding)
   over the wall time of the pass; the ratio column divides by bilm-tf's;
+- LSTM fraction of sgemm (the performance target's measure): the LSTM
+  FLOPs of the sentences' positions (words + 2 each; `flops.py`: 151 MFLOP a
+  position at the original size) over the wall time, over the same worker's
+  float32 sgemm rate (below);
 - useful GFLOP/s: `flops.sentence_flops` of every sentence (words + 2
   positions, matrix products and convolutions only; the char-CNN of every
   position, which elmo_keras's token cache skips for words seen before, so
@@ -65,7 +77,8 @@ Reported per implementation:
   its fraction of the float32 sgemm rate that the same process measured
   (`common.measure_matmuls`, the `large` (batch x 40, 1024) x (1024, 4096)
   product, eager `tf.linalg.matmul` in the TensorFlow workers, a jitted
-  product in the JAX one; measured before the model is loaded);
+  product in the JAX one, eager `torch.matmul` in the PyTorch ones (AllenNLP
+  included); measured before the model is loaded);
 - latency: median of `--latency-runs` calls on one 20-word sentence (real
   words; after one untimed call, so elmo_keras's token cache holds its words);
 - peak RSS of the worker (`ru_maxrss`, the whole run).
@@ -79,14 +92,16 @@ bilm-tf and exits non-zero if it is above 1e-3 times bilm-tf's largest absolute
 output (float32 rounding gives ~1e-5 relative), or if a worker failed.
 
 `--threads N` sets TensorFlow's intra-op threads in the bilm-tf (session
-config) and elmo_keras TF workers (`tf.config.threading`); the JAX worker
-keeps XLA's default. Default: each library's default.
+config) and elmo_keras TF workers (`tf.config.threading`) and PyTorch's in
+the AllenNLP and elmo_keras PyTorch ones (`torch.set_num_threads`); the JAX
+worker keeps XLA's default. Default: each library's default.
 """
 
 import argparse
 import json
 import os
 import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -100,24 +115,32 @@ import common  # noqa: E402
 from configs import get_options  # noqa: E402
 from flops import forward_flops_per_position, sentence_flops  # noqa: E402
 
-IMPLEMENTATIONS = ("bilm-tf", "bilm-tf sorted", "elmo_keras TF", "elmo_keras JAX", "elmo_keras TF stream",
-                   "elmo_keras JAX stream")
-BACKENDS = {"bilm-tf": "tensorflow", "bilm-tf sorted": "tensorflow", "elmo_keras TF": "tensorflow",
-            "elmo_keras JAX": "jax", "elmo_keras TF stream": "tensorflow", "elmo_keras JAX stream": "jax"}
+IMPLEMENTATIONS = ("bilm-tf", "bilm-tf sorted", "AllenNLP", "elmo_keras TF", "elmo_keras JAX", "elmo_keras PyTorch",
+                   "elmo_keras TF stream", "elmo_keras JAX stream", "elmo_keras PyTorch stream")
+BACKENDS = {"bilm-tf": "tensorflow", "bilm-tf sorted": "tensorflow", "AllenNLP": "torch",
+            "elmo_keras TF": "tensorflow", "elmo_keras JAX": "jax", "elmo_keras PyTorch": "torch",
+            "elmo_keras TF stream": "tensorflow", "elmo_keras JAX stream": "jax", "elmo_keras PyTorch stream": "torch"}
 # How each implementation is handed the text: the same consecutive batches in text order; batches of the
 # same size after sorting the whole text by length (bilm-tf's best use); or the whole text to
 # `ElmoEmbedder.embed_sentences` (elmo_keras's own batching: sorted windows, packed rows, token budget).
-BATCHING = {"bilm-tf": "text order", "bilm-tf sorted": "sorted", "elmo_keras TF": "text order",
-            "elmo_keras JAX": "text order", "elmo_keras TF stream": "stream", "elmo_keras JAX stream": "stream"}
+BATCHING = {impl: "stream" if impl.endswith(" stream") else "sorted" if impl.endswith(" sorted") else "text order"
+            for impl in IMPLEMENTATIONS}
+# The peers: each runs only where its code is present (the command says why it skips otherwise).
+PEERS = ("bilm-tf", "bilm-tf sorted", "AllenNLP")
 IMPL_ALIASES = {"bilm-tf": "bilm-tf", "bilm_tf": "bilm-tf", "tf": "elmo_keras TF", "tensorflow": "elmo_keras TF",
                 "elmo_keras tf": "elmo_keras TF", "jax": "elmo_keras JAX", "elmo_keras jax": "elmo_keras JAX",
+                "torch": "elmo_keras PyTorch", "pytorch": "elmo_keras PyTorch", "allennlp": "AllenNLP",
                 "bilm-tf-sorted": "bilm-tf sorted", "tf-stream": "elmo_keras TF stream",
-                "jax-stream": "elmo_keras JAX stream"}
+                "jax-stream": "elmo_keras JAX stream", "torch-stream": "elmo_keras PyTorch stream"}
 IMPL_ALIASES.update({name.lower(): name for name in IMPLEMENTATIONS})
 DEFAULT_SENTENCES = {"original": 320, "small": 1200, "tiny": 400}
 DEFAULT_LATENCY_RUNS = {"original": 5, "small": 20, "tiny": 20}
 LATENCY_WORDS = 20
 DEFAULT_BILM_TF = os.path.normpath(os.path.join(common.REPO, "..", "shared", "peers", "bilm-tf"))
+# AllenNLP 2.10.1 runs unchanged under torch 2.13 beside the stand-ins of `../shared/peers/allennlp/` (its README),
+# in a virtual environment of its own (its pins cannot be met beside this stack): that venv's Python runs its worker.
+DEFAULT_ALLENNLP_SHIM = os.path.normpath(os.path.join(common.REPO, "..", "shared", "peers", "allennlp"))
+DEFAULT_ALLENNLP_PYTHON = os.path.expanduser(os.path.join("~", "allennlp-venv", "bin", "python"))
 DEFAULT_WORDNET = "/usr/share/wordnet"
 MAKE_CORPUS = common.MAKE_CORPUS
 # The implementations did not do the same work if they differ by more than this, relative to the output.
@@ -243,6 +266,37 @@ def _embedders_bilm_tf(args):
     return embed, per_sentence, (lambda: None), {"session_intra_op_threads": config.intra_op_parallelism_threads}
 
 
+def _embedders_allennlp(args):
+    """AllenNLP 2.10.1's `_ElmoBiLm` under torch 2.13: (embed(batch) -> (batch, 3, time + 2, dim) array, ...).
+
+    Its real code, imported beside the stand-ins of `../shared/peers/allennlp/`
+    (nothing of it copied or changed); `batch_to_ids` for the character ids;
+    its LSTM states reset before every batch (stateless, as bilm-tf above;
+    AllenNLP carries them from batch to batch otherwise, at the same speed).
+    Its activations keep `<S>`/`</S>`: sentence k is `[k, :, 1 : n_k + 1]`.
+    """
+    import torch
+
+    sys.path.insert(0, args["allennlp_shim"])
+    import allennlp_shim
+
+    allennlp_shim.install(allennlp_shim.DEFAULT_STUBS + ("torchvision",))
+    from allennlp.modules.elmo import _ElmoBiLm, batch_to_ids
+
+    bilm = _ElmoBiLm(args["options_file"], args["weight_file"], requires_grad=False).eval()
+
+    def embed(batch):
+        bilm._elmo_lstm.reset_states()
+        with torch.inference_mode():
+            activations = bilm(batch_to_ids(batch))["activations"]
+        return np.stack([a.numpy() for a in activations], axis=1)
+
+    def per_sentence(output, batch):
+        return [output[k, :, 1 : len(s) + 1] for k, s in enumerate(batch)]
+
+    return embed, per_sentence, (lambda: None), {"torch_threads": torch.get_num_threads()}
+
+
 def _embedders_elmo_keras(args):
     import keras
 
@@ -252,7 +306,8 @@ def _embedders_elmo_keras(args):
                             **args.get("embedder_options", {}))
     cache = embedder._token_vectors  # private: the token cache, emptied to repeat the warm-up state
     info = {"token_cache_size": embedder.token_cache_size, "pack_sentences": embedder.pack_sentences,
-            "jit_compile": str(embedder.model.jit_compile) if keras.backend.backend() == "tensorflow" else "jax.jit"}
+            "compiled": {"tensorflow": f"jit_compile={embedder.model.jit_compile}", "jax": "jax.jit",
+                         "torch": "eager"}[keras.backend.backend()]}
     embed = embedder.embed_batch
     if BATCHING[args["impl"]] == "stream":
         def embed(sentences):
@@ -270,11 +325,16 @@ def run_worker_task(args):
 
         if args["threads"]:
             tf.config.threading.set_intra_op_parallelism_threads(args["threads"])
+    elif lib == "torch" and args["threads"]:
+        import torch
+
+        torch.set_num_threads(args["threads"])
     # The sgemm reference first: the bilm-tf worker switches eager execution off next.
     matmul, matmul_shapes = common.measure_matmuls(["numpy", lib], options, args["batch_size"])
 
     t = time.perf_counter()
-    make_embedder = _embedders_bilm_tf if impl.startswith("bilm-tf") else _embedders_elmo_keras
+    make_embedder = (_embedders_bilm_tf if impl.startswith("bilm-tf") else
+                     _embedders_allennlp if impl == "AllenNLP" else _embedders_elmo_keras)
     embed, per_sentence, reset, info = make_embedder(args)
     load_s = time.perf_counter() - t
     batch_size, sentences, warmup = args["batch_size"], args["sentences"], args["warmup"]
@@ -316,11 +376,12 @@ def run_worker_task(args):
 
     words = sum(len(s) for s in sentences)
     useful = sum(sentence_flops(options, len(s)) for s in sentences) / wall / 1e9
+    lstm = sum(len(s) + 2 for s in sentences) * forward_flops_per_position(options)["lstm"] / wall / 1e9
     sgemm = matmul["wall"][lib]["large"]
     return {
         "impl": impl, "backend": lib, "info": info, "seconds": wall, "cpu_seconds": cpu,
         "tokens_per_s": words / wall, "tokens_per_cpu_s": words / max(cpu, 1e-9),
-        "useful_gflops": useful, "sgemm_gflops": sgemm, "frac_sgemm": useful / sgemm,
+        "useful_gflops": useful, "sgemm_gflops": sgemm, "frac_sgemm": useful / sgemm, "lstm_frac_sgemm": lstm / sgemm,
         "frac_numpy_sgemm": useful / matmul["wall"]["numpy"]["large"],
         "matmul": matmul, "matmul_shapes": matmul_shapes, "matmul_lib": lib,
         "latency_ms": common.median_ms(latencies), "latency_runs": len(latencies),
@@ -351,6 +412,19 @@ def _env(impl, threads):
     return env
 
 
+def allennlp_missing_reason(args):
+    """Why AllenNLP's worker cannot run here (None when it can): its shim and a Python that imports it."""
+    if not os.path.isfile(os.path.join(args.allennlp_shim, "allennlp_shim.py")):
+        return f"its stand-ins are not at {args.allennlp_shim} (pass --allennlp-shim PATH)"
+    if not os.path.isfile(args.allennlp_python):
+        return (f"no Python at {args.allennlp_python} (pass --allennlp-python; the set-up is in "
+                f"{os.path.join(args.allennlp_shim, 'README.md')})")
+    probe = "import importlib.util as u, sys; sys.exit(not all(u.find_spec(m) for m in ('allennlp', 'torch', 'h5py')))"
+    if subprocess.run([args.allennlp_python, "-c", probe], capture_output=True).returncode:
+        return f"{args.allennlp_python} does not import allennlp, torch and h5py (set-up: the shim's README.md)"
+    return None
+
+
 def compare(outputs, reference):
     """(largest |difference|, largest |reference|) over the sentences of the first batch."""
     if len(outputs) != len(reference):
@@ -372,7 +446,8 @@ def _load_outputs(path):
 
 COLUMNS = [
     ("impl", "implementation", ""), ("tokens_per_s", "words/s", ",.0f"), ("ratio", "vs bilm-tf", ".2f"),
-    ("useful_gflops", "useful GFLOP/s", ".2f"), ("frac_sgemm", "fraction of sgemm", ".3f"),
+    ("lstm_frac_sgemm", "LSTM fraction of sgemm", ".3f"), ("useful_gflops", "useful GFLOP/s", ".2f"),
+    ("frac_sgemm", "fraction of sgemm", ".3f"),
     ("sgemm_gflops", "sgemm GFLOP/s", ".1f"), ("latency_ms", "latency ms (1 sentence)", ",.1f"),
     ("peak_rss_mib", "peak RSS MiB", ",.0f"), ("max_abs_diff", "max abs diff vs bilm-tf", ".2e"),
     ("rel_diff", "relative", ".2e"), ("tokens_per_cpu_s", "words per CPU-s", ",.0f"),
@@ -385,10 +460,15 @@ def run(args):
     """Run the workers and print the table; return (exit status, markdown body, settings)."""
     impls = list(args.impls)
     bilm_tf_ok = os.path.isfile(os.path.join(args.bilm_tf, "bilm", "model.py"))
-    if "bilm-tf" in impls and not bilm_tf_ok:
-        print(f"skip: bilm-tf: the original code is not at {args.bilm_tf} (pass --bilm-tf PATH); "
-              "timing elmo_keras alone, without ratios or the same-work check")
-        impls.remove("bilm-tf")
+    for impl in [i for i in impls if i.startswith("bilm-tf")]:
+        if not bilm_tf_ok:
+            print(f"skip: {impl}: the original code is not at {args.bilm_tf} (pass --bilm-tf PATH); "
+                  "timing the others without ratios to bilm-tf or the same-work check")
+            impls.remove(impl)
+    allennlp_missing = allennlp_missing_reason(args) if "AllenNLP" in impls else None
+    if allennlp_missing:
+        print(f"skip: AllenNLP: {allennlp_missing}")
+        impls.remove("AllenNLP")
     if not impls:
         return 0, "", {}
     sentences, warmup, source = load_text(args)
@@ -411,9 +491,11 @@ def run(args):
             task = dict(files, task="measure", impl=impl, config=args.config, batch_size=args.batch_size,
                         sentences=sentences, warmup=warmup, latency_sentence=lat_sentence,
                         latency_runs=args.latency_runs, threads=args.threads, embedder_options=args.embedder_options, priming=not args.no_priming,
-                        bilm_tf=os.path.abspath(args.bilm_tf), outputs_file=path)
+                        bilm_tf=os.path.abspath(args.bilm_tf), allennlp_shim=os.path.abspath(args.allennlp_shim),
+                        outputs_file=path)
             r = common.run_worker(__file__, task, BACKENDS[impl], timeout=WORKER_TIMEOUT,
-                                  env=_env(impl, args.threads))
+                                  env=_env(impl, args.threads),
+                                  python=args.allennlp_python if impl == "AllenNLP" else None)
             if "error" in r:
                 print(f"[{impl}] FAILED: {r['error']}")
                 results.append({"impl": impl + " (failed)"})
@@ -442,11 +524,12 @@ def run(args):
             status = 1
     table = common.markdown_table(results, COLUMNS)
     ok = [r for r in results if "tokens_per_s" in r]
-    per_position = forward_flops_per_position(get_options(args.config))["total"]
+    flops_per_position = forward_flops_per_position(get_options(args.config))
+    per_position, lstm_per_position = flops_per_position["total"], flops_per_position["lstm"]
     notes = [
         f"Text: {stats['sentences']} sentences, {stats['words']:,} words (without `<S>`/`</S>`), "
         f"{stats['types']:,} distinct words; {source}.",
-        f"Batching: `bilm-tf`, `elmo_keras TF`, `elmo_keras JAX`: the same batches of {args.batch_size} "
+        f"Batching: `bilm-tf`, `AllenNLP`, `elmo_keras TF`, `JAX`, `PyTorch`: the same batches of {args.batch_size} "
         f"consecutive sentences in text order (`embed_batch` each); `bilm-tf sorted`: batches of "
         f"{args.batch_size} after sorting the whole text by length (bilm-tf at its best with that batch size); "
         "`... stream`: the whole text to `ElmoEmbedder.embed_sentences` (its own batching: windows sorted by "
@@ -457,13 +540,14 @@ def run(args):
            if not args.no_priming else "right after a warm-up batch of other sentences (compilations of new "
            "shapes are timed)."),
         f"words/s counts words only; useful GFLOP/s counts {per_position:,} FLOPs per sentence position "
-        "(words + 2); fraction of sgemm: useful FLOP/s over the float32 `large` matmul rate measured in the same "
-        "worker (TensorFlow eager for bilm-tf and elmo_keras TF, jax.jit for JAX). The useful FLOPs include the "
+        f"(words + 2), {lstm_per_position:,} of them the LSTMs'; (LSTM) fraction of sgemm: (LSTM) useful FLOP/s "
+        "over the float32 `large` matmul rate measured in the same worker (TensorFlow eager for bilm-tf and "
+        "elmo_keras TF, jax.jit for JAX, eager torch.matmul for AllenNLP and elmo_keras PyTorch). The useful FLOPs include the "
         "char-CNN of every position; elmo_keras's token cache skips it for words seen before, so its fraction "
         "can exceed 1.",
         f"Latency: median of {args.latency_runs} calls on one {LATENCY_WORDS}-word sentence (after one untimed "
         "call). Peak RSS: the worker's `ru_maxrss` over the whole run.",
-        f"Threads: {args.threads if args.threads else 'library default'} (intra-op, TensorFlow workers). CPU "
+        f"Threads: {args.threads if args.threads else 'library default'} (intra-op, TensorFlow and PyTorch workers). CPU "
         "share: process CPU time / (wall time x logical CPUs) during the timed pass; below ~0.9 means other "
         "processes took CPU (the machine is shared unless said otherwise).",
     ]
@@ -489,6 +573,10 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--config", default="small", choices=["tiny", "small", "original"])
     p.add_argument("--bilm-tf", default=DEFAULT_BILM_TF, help="the original bilm-tf code (default: %(default)s)")
+    p.add_argument("--allennlp-shim", default=DEFAULT_ALLENNLP_SHIM,
+                   help="the stand-ins under which AllenNLP's code runs (default: %(default)s)")
+    p.add_argument("--allennlp-python", default=DEFAULT_ALLENNLP_PYTHON,
+                   help="a Python that imports allennlp 2.10.1 and torch (default: %(default)s)")
     p.add_argument("--text", default=None, help="one whitespace-tokenised sentence a line (default: WordNet held-out)")
     p.add_argument("--wordnet", default=DEFAULT_WORDNET, help="WordNet's data.* files (default: %(default)s)")
     p.add_argument("--sentences", type=int, default=None,

@@ -276,9 +276,10 @@ def worker_env(backend, extra=None):
     return env
 
 
-def run_worker(script, args, backend, timeout=1200, env=None):
+def run_worker(script, args, backend, timeout=1200, env=None, python=None):
     """Run `script --worker IN OUT` in a fresh process on `backend`; return its JSON result.
 
+    `python`: the interpreter (default: this one), e.g. a peer's own virtual environment.
     A failed worker gives `{"error": ...}` with the end of its output.
     """
     with tempfile.TemporaryDirectory() as tmp:
@@ -286,7 +287,7 @@ def run_worker(script, args, backend, timeout=1200, env=None):
         with open(path_in, "w", encoding="utf-8") as f:
             json.dump(args, f)
         try:
-            proc = subprocess.run([sys.executable, script, "--worker", path_in, path_out], cwd=REPO,
+            proc = subprocess.run([python or sys.executable, script, "--worker", path_in, path_out], cwd=REPO,
                                   env=env or worker_env(backend), capture_output=True, text=True,
                                   timeout=timeout)
         except subprocess.TimeoutExpired:
