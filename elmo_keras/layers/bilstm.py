@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from elmo_keras.layers.initializers import initializer
 from elmo_keras.layers.lstm_projection import lstm_projection_step
 
 # Time steps whose input products are computed at once (see `BiLSTM._run_layer`):
@@ -160,13 +161,13 @@ class BiLSTM(keras.layers.Layer):
         self.kernels, self.recurrent_kernels, self.biases, self.projections = [], [], [], []
         for layer in range(self.n_layers):
             self.kernels.append(self.add_weight(
-                name=f"layer_{layer}_kernel", shape=(2, p, 4 * d), initializer="glorot_uniform"))
+                name=f"layer_{layer}_kernel", shape=(2, p, 4 * d), initializer=initializer("glorot_uniform")))
             self.recurrent_kernels.append(self.add_weight(
-                name=f"layer_{layer}_recurrent_kernel", shape=(2, p, 4 * d), initializer="glorot_uniform"))
+                name=f"layer_{layer}_recurrent_kernel", shape=(2, p, 4 * d), initializer=initializer("glorot_uniform")))
             self.biases.append(self.add_weight(
-                name=f"layer_{layer}_bias", shape=(2, 4 * d), initializer="zeros"))
+                name=f"layer_{layer}_bias", shape=(2, 4 * d), initializer=initializer("zeros")))
             self.projections.append(self.add_weight(
-                name=f"layer_{layer}_projection", shape=(2, d, p), initializer="glorot_uniform"))
+                name=f"layer_{layer}_projection", shape=(2, d, p), initializer=initializer("glorot_uniform")))
         if self.stateful:
             # The carried state: float32 under any dtype policy, and an on-read
             # variable, so that under tf.distribute every replica keeps the

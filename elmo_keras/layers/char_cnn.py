@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from elmo_keras.layers.highway import Highway
+from elmo_keras.layers.initializers import initializer
 from elmo_keras.preprocessing.char_ids import N_CHARACTER_CODES
 
 
@@ -59,21 +60,22 @@ class CharCNN(keras.layers.Layer):
     def build(self, input_shape):
         self.char_embed = self.add_weight(
             name="char_embed", shape=(N_CHARACTER_CODES, self.embedding_dim),
-            initializer=keras.initializers.RandomUniform(-1.0, 1.0))
+            initializer=initializer(keras.initializers.RandomUniform(-1.0, 1.0)))
         self.conv_kernels, self.conv_biases = [], []
         for i, (width, num) in enumerate(self.filters):
             self.conv_kernels.append(self.add_weight(
                 name=f"conv_{i}_kernel", shape=(width, self.embedding_dim, num),
-                initializer="glorot_uniform"))
-            self.conv_biases.append(self.add_weight(name=f"conv_{i}_bias", shape=(num,), initializer="zeros"))
+                initializer=initializer("glorot_uniform")))
+            self.conv_biases.append(self.add_weight(
+                name=f"conv_{i}_bias", shape=(num,), initializer=initializer("zeros")))
         for highway in self.highways:
             highway.build((None, self.n_filters))
         if self.use_projection:
             self.projection_kernel = self.add_weight(
                 name="projection_kernel", shape=(self.n_filters, self.projection_dim),
-                initializer="glorot_uniform")
+                initializer=initializer("glorot_uniform"))
             self.projection_bias = self.add_weight(
-                name="projection_bias", shape=(self.projection_dim,), initializer="zeros")
+                name="projection_bias", shape=(self.projection_dim,), initializer=initializer("zeros"))
 
     def call(self, char_ids):
         batch, tokens = ops.shape(char_ids)[0], ops.shape(char_ids)[1]

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from elmo_keras.layers.initializers import initializer
+
 
 @keras.saving.register_keras_serializable(package="elmo_keras")
 class Highway(keras.layers.Layer):
@@ -29,11 +31,12 @@ class Highway(keras.layers.Layer):
 
     def build(self, input_shape):
         dim = input_shape[-1]
-        self.carry_kernel = self.add_weight(name="carry_kernel", shape=(dim, dim), initializer="glorot_uniform")
-        self.carry_bias = self.add_weight(name="carry_bias", shape=(dim,), initializer="zeros")
+        self.carry_kernel = self.add_weight(
+            name="carry_kernel", shape=(dim, dim), initializer=initializer("glorot_uniform"))
+        self.carry_bias = self.add_weight(name="carry_bias", shape=(dim,), initializer=initializer("zeros"))
         self.transform_kernel = self.add_weight(
-            name="transform_kernel", shape=(dim, dim), initializer="glorot_uniform")
-        self.transform_bias = self.add_weight(name="transform_bias", shape=(dim,), initializer="zeros")
+            name="transform_kernel", shape=(dim, dim), initializer=initializer("glorot_uniform"))
+        self.transform_bias = self.add_weight(name="transform_bias", shape=(dim,), initializer=initializer("zeros"))
 
     def call(self, inputs):
         gate = ops.sigmoid(ops.matmul(inputs, self.carry_kernel) + self.carry_bias)

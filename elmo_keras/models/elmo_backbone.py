@@ -11,6 +11,7 @@ from elmo_keras.io.atomic import atomic_directory
 from elmo_keras.io.options import ElmoOptions
 from elmo_keras.layers.bilstm import BiLSTM
 from elmo_keras.layers.char_cnn import CharCNN
+from elmo_keras.layers.initializers import weights_to_be_loaded
 from elmo_keras.models.keras_hub_base import Backbone, require_keras_hub
 # `preset_files` and `DEFAULT_PRESET` stay importable from here, as before.
 from elmo_keras.models.presets import DEFAULT_PRESET, check_keras_hub_preset, is_keras_hub_preset  # noqa: F401
@@ -323,7 +324,8 @@ class ElmoBackbone(Backbone):
 
         `kwargs` go to the constructor (`stateful`, `max_batch_size`, `name`).
         """
-        model = cls.from_options(ElmoOptions.from_json(options_file), **kwargs)
+        with weights_to_be_loaded():  # no random initial values: the file's are assigned next
+            model = cls.from_options(ElmoOptions.from_json(options_file), **kwargs)
         load_weights(model, weight_file)
         return model
 

@@ -140,3 +140,15 @@ def test_weight_layout_covers_every_dataset_and_variable_once(config):
     shapes = {row.name: row.to_file(values).shape for row in layout}
     assert shapes == expected_weight_shapes(validate_options(options))
     assert {v.path for row in layout for v in row.variables} == set(values)
+
+
+def test_a_model_built_to_load_weights_starts_from_placeholders_only_then():
+    """Inside `weights_to_be_loaded()` the weights start as zeros (no random draws), outside as before."""
+    from elmo_keras.layers.initializers import weights_to_be_loaded
+    from elmo_keras.models.bilm import build_bilm
+
+    with weights_to_be_loaded():
+        placeholder = build_bilm(tiny_options())
+    assert all(not np.any(np.asarray(v.numpy())) for v in placeholder.trainable_weights)
+    random = build_bilm(tiny_options())
+    assert all(np.any(np.asarray(v.numpy())) for v in random.trainable_weights if "bias" not in v.path)
