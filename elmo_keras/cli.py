@@ -27,6 +27,7 @@ import warnings
 
 from elmo_keras.arguments import positive_int
 from elmo_keras.backends import missing_backend_error
+from elmo_keras.compilation_cache import enable_compilation_cache, enabled_by_environment
 from elmo_keras.cli_arguments import (add_common_arguments, add_model_arguments, add_overwrite_argument,
                                       add_tokenizer_argument, model_files)
 
@@ -209,8 +210,19 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     quiet_libraries(args.verbose)
+    _compilation_cache()
     with contextlib.nullcontext() if args.verbose or argv is not None else filter_native_logs():
         return _run(args)
+
+
+def _compilation_cache():
+    """Compiled programs from earlier runs (`elmo_keras.compilation_cache`), unless turned off or impossible."""
+    if not enabled_by_environment():
+        return
+    try:
+        enable_compilation_cache()
+    except (OSError, ImportError) as e:  # an unwritable cache folder, a missing backend (said by the command)
+        logging.getLogger("elmo_keras").info("compilation cache off: %s", e)
 
 
 def _run(args):

@@ -1,6 +1,9 @@
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The command's compilation cache (elmo_keras/compilation_cache.py) stays off in tests, which it would make depend
+# on earlier runs; tests/test_compilation_cache.py turns it on in a folder of its own.
+os.environ.setdefault("ELMO_KERAS_COMPILATION_CACHE", "0")
 
 import pathlib
 
