@@ -7,16 +7,19 @@ For each backend (`--backends`, default tensorflow, jax, torch), in fresh
 processes of this Python:
 
 - `command`: `python -m elmo_keras.cli embed TWO.txt OUT.hdf5 --quiet`, the
-  wall time from starting the process to its exit with the file written
-  (median of `--runs`); beside it `python -c pass`, the interpreter alone;
+  wall time from starting the process to its exit with the file written:
+  the first run, with `ELMO_KERAS_CACHE` a new empty folder (no compiled
+  programs kept from before), and the median of the `--runs` - 1 later ones
+  (which find what the earlier runs kept, where the tree keeps anything);
+  beside it `python -c pass`, the interpreter alone;
 - `phases`: one process doing what the command does, timed in parts:
   `import keras`; the rest of the imports (`elmo_keras.cli`,
   `elmo_keras.embedder`); `ElmoEmbedder()` (reading the options and weights,
   building the model); `embed_file` of the two sentences (first vectors and
   the file: it includes the compilation of the shapes they need); the same
   `embed_file` again into another file (warm: its difference to the first is
-  the compilation and first-call cost). Also whether TensorFlow and keras-hub
-  were imported.
+  the compilation and first-call cost), with the compilation cache as the
+  command has it. Also whether TensorFlow and keras-hub were imported.
 
 The text: two short English sentences (7 and 5 tokens). `--repo` is the
 elmo_keras checkout put first on `PYTHONPATH` (default: this one), so that a
@@ -43,6 +46,12 @@ TEXT = "The cat sat on the mat .\nA second sentence here .\n"
 PHASES = r"""
 import json, os, sys, time
 t0 = time.perf_counter()
+try:  # the command's compilation cache, where the tree has one (as `elmo-keras` turns it on)
+    from elmo_keras.compilation_cache import enable_compilation_cache, enabled_by_environment
+    if enabled_by_environment():
+        enable_compilation_cache()
+except ImportError:
+    pass
 import keras
 t1 = time.perf_counter()
 import elmo_keras.cli
@@ -60,8 +69,9 @@ print(json.dumps({"import_keras": t1 - t0, "import_rest": t2 - t1, "load": t3 - 
 """
 
 
-def _env(backend, repo):
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2", JAX_PLATFORMS="cpu")
+def _env(backend, repo, cache):
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2", JAX_PLATFORMS="cpu",
+               ELMO_KERAS_CACHE=cache)
     env["PYTHONPATH"] = os.pathsep.join([repo, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     return env
 
@@ -79,7 +89,7 @@ def measure(backend, repo, runs, tmp):
     text = os.path.join(tmp, "two.txt")
     with open(text, "w", encoding="utf-8") as f:
         f.write(TEXT)
-    env = _env(backend, repo)
+    env = _env(backend, repo, os.path.join(tmp, "cache"))  # empty at the first run
     interpreter = statistics.median(_wall([sys.executable, "-c", "pass"], env, tmp)[0] for _ in range(runs))
     walls = []
     for k in range(runs):
@@ -91,13 +101,14 @@ def measure(backend, repo, runs, tmp):
     _, stdout = _wall([sys.executable, "-c", PHASES, text, os.path.join(tmp, f"{backend}_p1.hdf5"),
                        os.path.join(tmp, f"{backend}_p2.hdf5")], env, tmp)
     phases = json.loads(stdout.strip().splitlines()[-1])
-    return dict(phases, backend=backend, command=statistics.median(walls), command_runs=len(walls),
-                command_min=min(walls), interpreter=interpreter, loadavg=load,
+    return dict(phases, backend=backend, command_first=walls[0], command=statistics.median(walls[1:] or walls),
+                command_runs=len(walls), interpreter=interpreter, loadavg=load,
                 libraries=", ".join(n for n in ("tensorflow", "keras_hub") if phases[n]) or "neither")
 
 
 COLUMNS = [
-    ("backend", "backend", ""), ("command", "command wall s (median)", ".2f"), ("command_min", "fastest", ".2f"),
+    ("backend", "backend", ""), ("command_first", "command wall s, first run", ".2f"),
+    ("command", "later runs (median)", ".2f"),
     ("interpreter", "python -c pass", ".2f"), ("import_keras", "import keras", ".2f"),
     ("import_rest", "import elmo_keras", ".2f"), ("load", "ElmoEmbedder()", ".2f"),
     ("first_embed", "first embed_file", ".2f"), ("warm_embed", "again, warm", ".3f"),
