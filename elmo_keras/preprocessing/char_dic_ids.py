@@ -84,6 +84,9 @@ def read_dictionary(path, markers=()):
         token, i = fields[0], int(fields[1])
         if i in line_of_id:
             raise DictionaryError(f"{path}: line {number}: id {i} appears twice (first on line {line_of_id[i]})")
+        if token in vocabulary:
+            raise DictionaryError(f"{path}: line {number}: token {token!r} appears twice (first with id "
+                                  f"{vocabulary[token]})")
         line_of_id[i] = number
         vocabulary[token] = i
     if not line_of_id:
