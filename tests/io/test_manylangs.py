@@ -214,3 +214,45 @@ def test_torch_missing(copy, tmp_path, monkeypatch):
     with pytest.raises(ManyLangsError, match=r"token_embedder.pkl: reading it needs torch \(pip install "
                                              r"'elmo_keras\[torch\]'\)"):
         import_manylangs(str(copy), str(tmp_path / "out"))
+
+
+# === An imported model is a model like any other ===
+
+def test_from_preset_loads_the_imported_folder(small):
+    from elmo_keras import ElmoBackbone, ElmoEmbedder
+
+    _, out = small
+    backbone = ElmoBackbone.from_preset(out)
+    ids = CharDicIds.from_folder(out).batch(theirs.SENTENCES[:2])
+    activations = np.asarray(backbone(ids)["activations"])
+    expected = ElmoEmbedder(os.path.join(out, "options.json"), os.path.join(out, "weights.hdf5"),
+                            token_cache_size=0).embed_sentences(theirs.SENTENCES[:2])
+    for k, (sentence, vectors) in enumerate(zip(theirs.SENTENCES[:2], expected)):
+        # The embedder pads to other shapes: equal within the float32 sensitivity of their model.
+        atol = float32_tolerance(*_their_float64_and_float32(small[0], [sentence]))
+        np.testing.assert_allclose(activations[k, :, 1 : len(sentence) + 1], vectors, rtol=0, atol=atol)
+
+
+def test_fine_tuning_an_imported_model(small):
+    """`fit` trains the mix, the head and the imported biLM (its word and char embeddings included)."""
+    import keras
+
+    from elmo_keras import Elmo
+
+    _, out = small
+    keras.utils.set_random_seed(0)
+    elmo = Elmo.from_files(os.path.join(out, "options.json"), os.path.join(out, "weights.hdf5"),
+                           trainable_backbone=True, dropout=0.0)
+    char_ids = keras.Input((None, 51), dtype="int32")
+    vectors = elmo(char_ids)["elmo_representations"][0]
+    pooled = keras.layers.GlobalAveragePooling1D()(vectors)
+    model = keras.Model(char_ids, keras.layers.Dense(2, activation="softmax")(pooled))
+    model.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy")
+    x = CharDicIds.from_folder(out).batch(theirs.SENTENCES)
+    y = np.array([0, 1, 0, 1, 0, 1])
+    cnn = elmo.bilm.get_layer("char_cnn")
+    before = cnn.word_embed.numpy().copy(), cnn.char_embed.numpy().copy()
+    history = model.fit(x, y, epochs=8, batch_size=6, verbose=0).history["loss"]
+    assert history[-1] < 0.5 * history[0], history
+    assert not np.array_equal(cnn.word_embed.numpy(), before[0])
+    assert not np.array_equal(cnn.char_embed.numpy(), before[1])
