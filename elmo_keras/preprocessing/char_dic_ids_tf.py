@@ -19,7 +19,7 @@ TensorShape([2, 3, 7])
 
 import tensorflow as tf
 
-from elmo_keras.preprocessing.char_dic_ids import BEGIN_OF_WORD, BOS_TOKEN, END_OF_WORD, EOS_TOKEN, OOV, PAD
+from elmo_keras.preprocessing.char_dic_ids import BEGIN_OF_WORD, BOS_TOKEN, END_OF_WORD, EOS_TOKEN, OOV, PAD, CharDicIds
 
 
 def _table(vocabulary, default):
@@ -43,6 +43,7 @@ class CharDicIdsTF(tf.Module):
         super().__init__(name=name)
         self.max_characters_per_token = max_characters_per_token
         self.width = max_characters_per_token + 1
+        self.n_characters, self.n_words = len(char_to_id), len(word_to_id)
         self._chars = _table(char_to_id, char_to_id[OOV])
         self._words = _table(word_to_id, word_to_id[OOV])
         # Their swap: a row opens with <eow>'s id and closes with <bow>'s.
@@ -81,3 +82,9 @@ class CharDicIdsTF(tf.Module):
         sentences = tf.concat([bos, ragged_tokens, eos], axis=1)
         ids = sentences.with_flat_values(self.tokens(sentences.flat_values))
         return ids.to_tensor(default_value=0, shape=[None, None, self.width])
+
+
+def char_dic_ids_tf_of_folder(folder, max_characters_per_token=50):
+    """`CharDicIdsTF` of the `char.dic` and `word.dic` of a model folder."""
+    numpy_ids = CharDicIds.from_folder(folder, max_characters_per_token)
+    return CharDicIdsTF(numpy_ids.char_to_id, numpy_ids.word_to_id, max_characters_per_token)

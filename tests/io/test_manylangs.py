@@ -256,3 +256,40 @@ def test_fine_tuning_an_imported_model(small):
     assert history[-1] < 0.5 * history[0], history
     assert not np.array_equal(cnn.word_embed.numpy(), before[0])
     assert not np.array_equal(cnn.char_embed.numpy(), before[1])
+
+
+def test_export_of_an_imported_model(small, tmp_path):
+    """`elmo-keras export --model OUT_DIR`: ids through the dictionaries in the graph, core ops only."""
+    import contextlib
+    import io
+
+    import tensorflow as tf
+
+    from elmo_keras import ElmoEmbedder
+    from elmo_keras.cli import main
+
+    folder, out = small
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        assert main(["export", "--model", out, str(tmp_path / "exported")]) == 0
+    result = json.loads(stdout.getvalue())
+    assert result["non_core_ops"] == []
+    loaded = tf.saved_model.load(result["export_dir"])
+    sentences = theirs.SENTENCES[:4]
+    text = tf.constant([" ".join(s) for s in sentences] + [""])
+    served = loaded.signatures["default"](text=text)
+    assert served["sequence_len"].numpy().tolist() == [len(s) for s in sentences] + [0]
+    ids = CharDicIds.from_folder(out).batch(sentences)
+    by_ids = loaded.signatures["char_ids"](char_ids=tf.constant(ids))
+    expected = ElmoEmbedder(os.path.join(out, "options.json"), os.path.join(out, "weights.hdf5")).embed_sentences(
+        sentences)
+    atol = float32_tolerance(*_their_float64_and_float32(folder, sentences))
+    for k, (sentence, vectors) in enumerate(zip(sentences, expected)):
+        n = len(sentence)
+        for output in (served, by_ids):
+            np.testing.assert_allclose(output["lstm_outputs2"][k, :n].numpy(), vectors[2], rtol=0, atol=atol)
+            np.testing.assert_allclose(output["word_emb"][k, :n].numpy(), vectors[0, :, :8], rtol=0, atol=atol)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="the word id"):
+        bad = ids.copy()
+        bad[0, 1, -1] = 10_000
+        loaded.signatures["char_ids"](char_ids=tf.constant(bad))
