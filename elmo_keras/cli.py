@@ -177,7 +177,7 @@ def _build_embed(sub):
 
 
 def _import_manylangs(args):
-    from elmo_keras.io.manylangs import import_manylangs
+    from elmo_keras.models.manylangs import import_manylangs
 
     for note in import_manylangs(args.model_dir, args.out_dir, overwrite=args.overwrite):
         print(f"elmo-keras import-manylangs: {note}", file=sys.stderr)

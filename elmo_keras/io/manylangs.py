@@ -1,6 +1,7 @@
-"""Import an ELMoForManyLangs model folder (HIT-SCIR, PyTorch) as an elmo_keras model folder.
+"""Read an ELMoForManyLangs model folder (HIT-SCIR, PyTorch): its architecture, dictionaries and state dicts.
 
-Their folder holds `config.json` (whose `config_path` names the architecture
+`elmo_keras.models.manylangs.import_manylangs` maps what this module reads
+onto the biLM's layers and writes an elmo_keras model folder. Their folder holds `config.json` (whose `config_path` names the architecture
 JSON), `char.dic`, `word.dic`, `token_embedder.pkl` and `encoder.pkl` (PyTorch
 state dicts). `import_manylangs` reads it, with torch (the `torch` extra,
 needed only here), and writes `options.json`, `weights.hdf5` (the package's
@@ -8,19 +9,15 @@ layout, `elmo_keras.models.weight_layout`) and the two dictionaries, which
 `ElmoEmbedder`, `--model` and `from_preset` load without torch.
 
 Their architecture differs from bilm-tf's in the token embedder only (see
-`elmo_keras.preprocessing.char_dic_ids` for their ids); each weight is one
-line of `_token_embedder_arrays` / `_encoder_arrays`, with its transform.
+`elmo_keras.preprocessing.char_dic_ids` for their ids).
 """
 
 import json
 import os
-import shutil
 
 import numpy as np
 
-from elmo_keras.io.atomic import atomic_directory
 from elmo_keras.io.options import CODE_POINTS, ElmoOptions, OptionsError
-from elmo_keras.layers.lstm_projection import FORGET_BIAS
 from elmo_keras.preprocessing.char_dic_ids import (CHAR_DIC, CHAR_MARKERS, WORD_DIC, WORD_MARKERS,
                                                    read_dictionary)
 
@@ -129,7 +126,7 @@ def _load_state_dict(path):
     return {k: v.detach().cpu().numpy().astype(np.float32) for k, v in state.items()}
 
 
-class _Arrays:
+class StateDictArrays:
     """Reads arrays of one state dict by key, checking each against the shape the architecture gives."""
 
     def __init__(self, path):
@@ -146,53 +143,10 @@ class _Arrays:
         return array
 
 
-def _gates(array):
+def torch_gates_as_ours(array):
     """Their gate blocks (i, f, g, o) on axis 0, as ours (i, j=g, f, o)."""
     i, f, g, o = np.split(array, 4, axis=0)
     return np.concatenate([i, g, f, o], axis=0)
-
-
-def _assign(model_dir, options, backbone):
-    """Fill `backbone`'s variables from their two state dicts, one line per weight."""
-    cnn_options, lstm_options = options.char_cnn, options.lstm
-    cnn, lstm = backbone.get_layer("char_cnn"), backbone.get_layer("bilstm")
-    emb, n_filters = cnn_options.embedding_dim, cnn.n_filters
-    proj, cells = lstm_options.projection_dim, lstm_options.dim
-    t = _Arrays(os.path.join(model_dir, TOKEN_EMBEDDER))
-    cnn.char_embed.assign(t("char_emb_layer.embedding.weight", (cnn_options.n_characters, emb)))
-    cnn.word_embed.assign(t("word_emb_layer.embedding.weight", (cnn_options.n_words, cnn_options.word_dim)))
-    for i, (width, num) in enumerate(cnn_options.filters):
-        # Conv1d (out, in, width) -> ours (width, in, out); both are cross-correlations.
-        cnn.conv_kernels[i].assign(t(f"convolutions.{i}.weight", (num, emb, width)).transpose(2, 1, 0))
-        cnn.conv_biases[i].assign(t(f"convolutions.{i}.bias", (num,)))
-    for k, highway in enumerate(cnn.highways):
-        # Theirs: y = g x + (1 - g) relu(A x), g = sigmoid(B x), rows [A | B]. Ours: y = c relu(T x) + (1 - c) x,
-        # c = sigmoid(carry): so T = A, and carry = -B (sigmoid(-z) = 1 - sigmoid(z)).
-        weight = t(f"highways._layers.{k}.weight", (2 * n_filters, n_filters))
-        bias = t(f"highways._layers.{k}.bias", (2 * n_filters,))
-        highway.transform_kernel.assign(weight[:n_filters].T)
-        highway.transform_bias.assign(bias[:n_filters])
-        highway.carry_kernel.assign(-weight[n_filters:].T)
-        highway.carry_bias.assign(-bias[n_filters:])
-    # Linear (out, in) over [word ; highway]: ours reads the same concatenation.
-    cnn.projection_kernel.assign(t("projection.weight", (proj, cnn_options.word_dim + n_filters)).T)
-    cnn.projection_bias.assign(t("projection.bias", (proj,)))
-
-    e = _Arrays(os.path.join(model_dir, ENCODER))
-    for layer in range(lstm_options.n_layers):
-        kernel, recurrent, bias, projection = ([], [], [], [])
-        for direction in ("forward", "backward"):
-            name = f"{direction}_layer_{layer}"
-            kernel.append(_gates(e(f"{name}.input_linearity.weight", (4 * cells, proj))).T)
-            recurrent.append(_gates(e(f"{name}.state_linearity.weight", (4 * cells, proj))).T)
-            b = _gates(e(f"{name}.state_linearity.bias", (4 * cells,))).copy()
-            b[2 * cells : 3 * cells] -= FORGET_BIAS  # their forget bias is learnt whole; ours adds 1 at run time
-            bias.append(b)
-            projection.append(e(f"{name}.state_projection.weight", (proj, cells)).T)
-        lstm.kernels[layer].assign(np.stack(kernel))
-        lstm.recurrent_kernels[layer].assign(np.stack(recurrent))
-        lstm.biases[layer].assign(np.stack(bias))
-        lstm.projections[layer].assign(np.stack(projection))
 
 
 def is_imported(out_dir):
@@ -200,20 +154,16 @@ def is_imported(out_dir):
     return all(os.path.isfile(os.path.join(out_dir, name)) for name in OUR_FILES)
 
 
-def import_manylangs(model_dir, out_dir, overwrite=False):
-    """Import an ELMoForManyLangs model folder into `out_dir`; return the notes worth telling the user.
 
-    Writes `options.json`, `weights.hdf5`, `char.dic` and `word.dic`; the
-    folder appears whole (`elmo_keras.io.atomic.atomic_directory`). A
-    complete `out_dir` is refused unless `overwrite`. Raises `ManyLangsError`
-    naming the file at fault: a missing file, a `config_path` naming no
-    architecture, a dictionary that is not ids 0..n-1 or lacks its markers,
-    a weight missing or of a shape the architecture does not give, torch
-    missing.
+
+def read_manylangs(model_dir, out_dir=None, overwrite=False):
+    """Check and read an ELMoForManyLangs folder: `(options, token_embedder arrays, encoder arrays, notes)`.
+
+    The arrays are `StateDictArrays`, read by key with the shape the
+    architecture gives. With `out_dir`, a complete import there is refused
+    unless `overwrite`, before anything is read. Raises `ManyLangsError`
+    (or `DictionaryError`) naming the file at fault.
     """
-    from elmo_keras.models.elmo_backbone import ElmoBackbone
-    from elmo_keras.models.weight_layout import save_weights
-
     if not os.path.isdir(model_dir):
         raise ManyLangsError(f"{model_dir}: not a folder (expected an ELMoForManyLangs model folder: "
                              f"{', '.join(THEIR_FILES)})")
@@ -221,7 +171,7 @@ def import_manylangs(model_dir, out_dir, overwrite=False):
         if not os.path.isfile(os.path.join(model_dir, name)):
             raise ManyLangsError(f"{os.path.join(model_dir, name)}: missing (an ELMoForManyLangs model folder "
                                  f"holds {', '.join(THEIR_FILES)})")
-    if is_imported(out_dir) and not overwrite:
+    if out_dir is not None and is_imported(out_dir) and not overwrite:
         raise ManyLangsError(f"{out_dir}: already holds an imported model (pass overwrite / --overwrite to "
                              f"replace it)")
     path, architecture, note = architecture_file(model_dir)
@@ -229,11 +179,5 @@ def import_manylangs(model_dir, out_dir, overwrite=False):
     words = read_dictionary(os.path.join(model_dir, WORD_DIC), WORD_MARKERS)
     options = options_from_architecture(architecture, len(chars), len(words),
                                         source=path or os.path.join(model_dir, CONFIG))
-    backbone = ElmoBackbone.from_options(options, name="bilm")
-    _assign(model_dir, options, backbone)
-    with atomic_directory(out_dir, replace=overwrite) as tmp:
-        options.to_json(os.path.join(tmp, OPTIONS))
-        save_weights(backbone, os.path.join(tmp, WEIGHTS))
-        for name in (CHAR_DIC, WORD_DIC):
-            shutil.copyfile(os.path.join(model_dir, name), os.path.join(tmp, name))
-    return [note] if note else []
+    return (options, StateDictArrays(os.path.join(model_dir, TOKEN_EMBEDDER)),
+            StateDictArrays(os.path.join(model_dir, ENCODER)), [note] if note else [])

@@ -25,7 +25,7 @@ Example:
 >>> words = {"<oov>": 0, "<pad>": 1, "<bos>": 2, "<eos>": 3, "a": 4}
 >>> ids = CharDicIds(chars, words, max_characters_per_token=6)
 >>> ids.token("ab").tolist()
-[2, 7, 3, 1, 4, 4, 5]
+[2, 7, 3, 1, 4, 4, 1]
 >>> ids.sentence(["a"]).shape
 (3, 7)
 """

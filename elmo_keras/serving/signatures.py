@@ -46,13 +46,14 @@ def _checked_char_ids(char_ids, max_chars, limits=None):
         tf.debugging.assert_greater_equal(
             tf.shape(char_ids)[1], 2,
             message="char_ids must include the <S> and </S> positions (time >= 2), as batch_to_ids gives"),
-        tf.debugging.assert_non_negative(char_ids, message="char_ids must be non-negative"),
     ]
     if limits is None:
+        checks.append(tf.debugging.assert_non_negative(char_ids, message=f"char_ids must be in [0, {N_CHAR_IDS})"))
         checks.append(tf.debugging.assert_less(char_ids, N_CHAR_IDS, message=f"char_ids must be in [0, {N_CHAR_IDS})"))
     else:
         n_chars, n_words = limits
         checks += [
+            tf.debugging.assert_non_negative(char_ids, message="char_ids must be non-negative"),
             tf.debugging.assert_less(char_ids[..., :-1], n_chars,
                                      message=f"char_ids' character slots must be in [0, {n_chars})"),
             tf.debugging.assert_less(char_ids[..., -1], n_words,

@@ -2,7 +2,7 @@
 
 Their models are built with their own modules and random weights
 (`manylangs_models.their_model_folder`), imported with
-`elmo_keras.io.manylangs.import_manylangs`, and every layer of every sentence
+`elmo_keras.models.manylangs.import_manylangs` (reading their folder: `elmo_keras.io.manylangs`), and every layer of every sentence
 compared with their `Embedder.sents2elmo(..., output_layer=-2)`, on text of
 several scripts with unknown words and characters and a token over 48 code
 points. The tolerance is derived (tests/README.md): their own model evaluated
@@ -23,7 +23,8 @@ import pytest
 import manylangs_models as theirs
 from reference_bilm import float32_tolerance
 
-from elmo_keras.io.manylangs import ManyLangsError, import_manylangs
+from elmo_keras.io.manylangs import ManyLangsError
+from elmo_keras.models.manylangs import import_manylangs
 from elmo_keras.preprocessing.char_dic_ids import CharDicIds, DictionaryError
 
 # A second small size: three layers, tanh, two highways, no clipping.
