@@ -294,3 +294,12 @@ def test_export_of_an_imported_model(small, tmp_path):
         bad = ids.copy()
         bad[0, 1, -1] = 10_000
         loaded.signatures["char_ids"](char_ids=tf.constant(bad))
+
+
+def test_to_preset_refuses_an_imported_model_clearly(small, tmp_path, capsys):
+    from elmo_keras.cli import main
+
+    pytest.importorskip("keras_hub")
+    assert main(["to-preset", str(tmp_path / "preset"), "--model", small[1]]) == 1
+    assert "has no keras-hub tokenizer yet; use it with --model, ElmoEmbedder or export" in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "preset")
