@@ -156,6 +156,12 @@ def validate_options(options, source="options"):
     `max_characters_per_token` by 4096, and the biLM's parameter count
     (`parameter_count`) by 10**10, so that a mistyped size is refused
     before any tensor is allocated.
+
+    Beyond the original schema (written only when used): `char_cnn.characters`
+    `"utf8_bytes"` (the default, bilm-tf's) or `"code_points"` (an imported
+    ELMoForManyLangs model: characters through its `char.dic`, whose size
+    `n_characters` then is, and a word embedding of `word_dim` over `n_words`
+    words of its `word.dic`).
     """
     if not isinstance(options, dict):
         raise OptionsError(f"{source}: expected a JSON object, found {_kind(options)}")
