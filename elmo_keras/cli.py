@@ -177,6 +177,29 @@ def _build_embed(sub):
     p.set_defaults(func=_embed, output_format="all")
 
 
+def _import_manylangs(args):
+    from elmo_keras.models.manylangs import import_manylangs
+
+    for note in import_manylangs(args.model_dir, args.out_dir, overwrite=args.overwrite):
+        print(f"elmo-keras import-manylangs: {note}", file=sys.stderr)
+    print(f"wrote {args.out_dir}", file=sys.stderr)
+    return {"model": args.out_dir}
+
+
+def _build_import_manylangs(sub):
+    p = sub.add_parser(
+        "import-manylangs", help="import an ELMoForManyLangs model folder (PyTorch) as an elmo_keras model",
+        description="Read MODEL_DIR, one of HIT-SCIR's ELMoForManyLangs models (config.json, its architecture "
+                    "JSON, char.dic, word.dic, token_embedder.pkl, encoder.pkl), and write OUT_DIR: "
+                    "options.json, weights.hdf5, char.dic and word.dic, which `embed --model OUT_DIR` and "
+                    "ElmoEmbedder read without torch. Reading MODEL_DIR needs torch (pip install "
+                    "'elmo-keras[torch]'). OUT_DIR appears when complete.")
+    p.add_argument("model_dir", help="the ELMoForManyLangs model folder (unpacked)")
+    p.add_argument("out_dir", help="the folder to write")
+    add_overwrite_argument(p, "OUT_DIR")
+    p.set_defaults(func=_import_manylangs)
+
+
 # Commands whose parsers live in other modules: (module, function adding the parser).
 EXTERNAL_COMMANDS = [
     ("elmo_keras.serving.cli", "add_parsers"),
@@ -193,6 +216,7 @@ def build_parser():
     add_common_arguments(parser, top_level=True)
     sub = parser.add_subparsers(dest="command", required=True)
     _build_embed(sub)
+    _build_import_manylangs(sub)
     for module_name, function in EXTERNAL_COMMANDS:
         try:
             module = importlib.import_module(module_name)

@@ -45,8 +45,10 @@ class LongLine:
         units, projection_dim: int. The LSTM's sizes.
     """
 
-    def __init__(self, sentence, vectors_for, block_model, block_steps, n_layers, units, projection_dim):
+    def __init__(self, sentence, vectors_for, block_model, block_steps, n_layers, units, projection_dim,
+                 boundaries=(BOS_TOKEN, EOS_TOKEN)):
         self.sentence = sentence
+        self._boundaries = boundaries  # the sentence tokens of the model's tokenizer
         self._vectors_for = vectors_for
         self._model = block_model
         self._block = block_steps
@@ -71,7 +73,7 @@ class LongLine:
         computation order: forward ones from the start, backward ones from
         the end.
         """
-        tokens = [BOS_TOKEN, *self.sentence, EOS_TOKEN]
+        tokens = [self._boundaries[0], *self.sentence, self._boundaries[1]]
         length, block, p = len(tokens), self._block, self._dim
         h = np.zeros((self._n_layers, 2, 1, p), np.float32)
         c = np.zeros((self._n_layers, 2, 1, self._units), np.float32)

@@ -50,6 +50,7 @@ def model_card(backbone, options_file, weight_file):
 
 def _to_preset(args):
     from elmo_keras.io.atomic import atomic_directory
+    from elmo_keras.io.options import CODE_POINTS
     from elmo_keras.models.elmo_backbone import ElmoBackbone
     from elmo_keras.models.keras_hub_base import require_keras_hub
     from elmo_keras.preprocessing.elmo_tokenizer import ElmoTokenizer
@@ -59,6 +60,11 @@ def _to_preset(args):
         raise FileExistsError(f"{args.out_dir} exists: pass --overwrite to replace it")
     options_file, weight_file = model_files(args)
     backbone = ElmoBackbone.from_files(options_file, weight_file)
+    if backbone.options.char_cnn.characters == CODE_POINTS:
+        # ElmoTokenizer gives bilm-tf's byte ids; a tokenizer of dictionary ids for keras-hub is not written yet.
+        raise ValueError(f"{options_file}: an imported ELMoForManyLangs model (char_cnn.characters "
+                         f"'code_points') has no keras-hub tokenizer yet; use it with --model, ElmoEmbedder "
+                         f"or export")
     tokenizer = ElmoTokenizer(max_characters_per_token=backbone.char_cnn.max_characters_per_token)
     with atomic_directory(args.out_dir, replace=True) as folder:
         backbone.save_to_preset(folder)

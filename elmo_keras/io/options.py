@@ -24,6 +24,10 @@ from elmo_keras.arguments import expected_int
 from elmo_keras.io.atomic import atomic_write_text
 
 
+# `char_cnn` fields beyond the original schema, written only when they differ from their defaults.
+_OPTIONAL_CHAR_CNN = ("characters", "word_dim", "n_words")
+
+
 class OptionsError(ValueError):
     """An options file is missing, unreadable or breaks the schema."""
 
@@ -39,6 +43,15 @@ _CHAR_CNN_DEFAULTS = {
     "n_characters": 262,
     "n_highway": 0,
 }
+
+
+# `char_cnn.characters`: what a token's character ids are. bilm-tf's UTF-8
+# bytes (the default, and the only kind of the original schema), or Unicode
+# code points looked up in a per-model character dictionary, as
+# ELMoForManyLangs' models read them (`elmo_keras.preprocessing.char_dic_ids`).
+UTF8_BYTES = "utf8_bytes"
+CODE_POINTS = "code_points"
+CHARACTER_KINDS = (UTF8_BYTES, CODE_POINTS)
 
 
 # Upper bounds: generous for every released model (the largest, original and
@@ -114,16 +127,22 @@ def parameter_count(options):
     """
     cnn, lstm = options["char_cnn"], options["lstm"]
     emb, proj, dim = cnn["embedding"]["dim"], lstm["projection_dim"], lstm["dim"]
+    code_points = cnn.get("characters", UTF8_BYTES) == CODE_POINTS
+    word_dim = cnn.get("word_dim", 0)
     n_filters = sum(num for _, num in cnn["filters"])
     convolutions = sum(width * emb * num + num for width, num in cnn["filters"])
-    projection = n_filters * proj + proj if n_filters != proj else 0
+    inputs = n_filters + word_dim
+    projection = inputs * proj + proj if inputs != proj or code_points else 0
     cell = 2 * proj * 4 * dim + 4 * dim + dim * proj
-    return {
-        "char_cnn.embedding.dim": 261 * emb,
+    counts = {
+        "char_cnn.embedding.dim": (cnn["n_characters"] if code_points else 261) * emb,
         "char_cnn.filters": convolutions + projection,
         "char_cnn.n_highway": cnn["n_highway"] * 2 * (n_filters * n_filters + n_filters),
         "lstm.dim": 2 * lstm["n_layers"] * cell,
     }
+    if word_dim:
+        counts["char_cnn.word_dim"] = cnn["n_words"] * word_dim
+    return counts
 
 
 def validate_options(options, source="options"):
@@ -137,6 +156,12 @@ def validate_options(options, source="options"):
     `max_characters_per_token` by 4096, and the biLM's parameter count
     (`parameter_count`) by 10**10, so that a mistyped size is refused
     before any tensor is allocated.
+
+    Beyond the original schema (written only when used): `char_cnn.characters`
+    `"utf8_bytes"` (the default, bilm-tf's) or `"code_points"` (an imported
+    ELMoForManyLangs model: characters through its `char.dic`, whose size
+    `n_characters` then is, and a word embedding of `word_dim` over `n_words`
+    words of its `word.dic`).
     """
     if not isinstance(options, dict):
         raise OptionsError(f"{source}: expected a JSON object, found {_kind(options)}")
@@ -181,9 +206,27 @@ def validate_options(options, source="options"):
                                f"max_characters_per_token {max_chars}")
     if not isinstance(cnn["activation"], str) or cnn["activation"] not in ("relu", "tanh"):
         raise OptionsError(f"{source}: char_cnn.activation: expected 'relu' or 'tanh', {_found(cnn['activation'])}")
+    characters = cnn.get("characters", UTF8_BYTES)
+    if not isinstance(characters, str) or characters not in CHARACTER_KINDS:
+        raise OptionsError(f"{source}: char_cnn.characters: expected one of "
+                           f"{', '.join(repr(k) for k in CHARACTER_KINDS)}, {_found(characters)}")
     n_characters = cnn["n_characters"]
-    if isinstance(n_characters, bool) or not isinstance(n_characters, int) or n_characters not in (261, 262):
-        raise OptionsError(f"{source}: char_cnn.n_characters: expected 261 or 262, found {_show(n_characters)}")
+    if characters == CODE_POINTS:
+        # The size of the model's character dictionary, markers included.
+        _positive_int(n_characters, f"{source}: char_cnn.n_characters (with characters 'code_points')")
+        for key in ("word_dim", "n_words"):
+            _int_in_range(cnn.get(key, 0), f"{source}: char_cnn.{key}", low=0)
+        if cnn.get("word_dim", 0) and not cnn.get("n_words", 0):
+            raise OptionsError(f"{source}: char_cnn.n_words: expected a positive integer (the size of the "
+                               f"word dictionary) with word_dim {cnn['word_dim']}, found "
+                               f"{_show(cnn.get('n_words', 0))}")
+    else:
+        if isinstance(n_characters, bool) or not isinstance(n_characters, int) or n_characters not in (261, 262):
+            raise OptionsError(f"{source}: char_cnn.n_characters: expected 261 or 262, found {_show(n_characters)}")
+        for key in ("word_dim", "n_words"):
+            if cnn.get(key, 0) != 0:
+                raise OptionsError(f"{source}: char_cnn.{key}: a word embedding needs characters "
+                                   f"'code_points', found {_show(cnn[key])} with characters 'utf8_bytes'")
     _int_in_range(cnn["n_highway"], f"{source}: char_cnn.n_highway", low=0, high=MAX_LAYERS)
     counts = parameter_count(opts)
     total = sum(counts.values())
@@ -236,12 +279,20 @@ class CharCnnOptions:
     activation: str = "relu"
     max_characters_per_token: int = 50
     n_characters: int = 262
+    characters: str = UTF8_BYTES
+    word_dim: int = 0
+    n_words: int = 0
     extra: dict = dataclasses.field(default_factory=dict)
 
     @property
     def widest_filter(self):
         """The widest convolution, in characters."""
         return max(width for width, _ in self.filters)
+
+    @property
+    def token_id_width(self):
+        """Ids per token: the character slots, and one more for the word id when there is a word embedding."""
+        return self.max_characters_per_token + (1 if self.word_dim else 0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -306,7 +357,10 @@ class ElmoOptions:
         """The options in the original schema: a new plain dict, JSON-able."""
         lstm = {f.name: getattr(self.lstm, f.name) for f in dataclasses.fields(self.lstm) if f.name != "extra"}
         cnn = {f.name: getattr(self.char_cnn, f.name) for f in dataclasses.fields(self.char_cnn)
-               if f.name not in ("extra", "embedding_dim", "filters")}
+               if f.name not in ("extra", "embedding_dim", "filters")
+               # The fields of the second token embedder are written only where used: a bilm-tf
+               # model's options write back in the original schema, as read.
+               and not (f.name in _OPTIONAL_CHAR_CNN and getattr(self.char_cnn, f.name) == f.default)}
         cnn_extra = _json_copy(self.char_cnn.extra)
         embedding = {"dim": self.char_cnn.embedding_dim, **cnn_extra.pop("embedding", {})}
         options = {"lstm": {**lstm, **_json_copy(self.lstm.extra)},

@@ -20,13 +20,23 @@ class CharCNN(keras.layers.Layer):
             it differs from the total number of filters, as in bilm-tf.
         activation: `"relu"` or `"tanh"`, applied after the max over characters.
         max_characters_per_token: int. Character slots per token.
+        n_characters: int. Rows of the character embedding: bilm-tf's 261
+            byte and marker codes, or the size of an ELMoForManyLangs
+            model's character dictionary.
+        word_dim: int. 0 (bilm-tf), or the size of a word embedding
+            (ELMoForManyLangs) put before the highway output, the projection
+            then reading both: `[word_embedding ; highway(char_cnn)]`.
+        n_words: int. Rows of the word embedding (with `word_dim`).
         **kwargs: standard layer arguments.
 
     Call arguments:
         char_ids: int tensor (batch, tokens, max_characters_per_token) of
-            shifted ids (0 = padding, 1..261 = raw codes + 1). Fewer slots
-            than `max_characters_per_token` are read as well; cut with
-            `trim_padding_characters` they give the same output.
+            shifted ids (0 = padding, 1..n_characters = raw codes + 1). Fewer
+            slots than `max_characters_per_token` are read as well; cut with
+            `trim_padding_characters` they give the same output. With
+            `word_dim`, one more slot at the end holds the shifted word id
+            (word id + 1), so that an all-zero row is still batch padding
+            and the biLM's mask ("any id > 0") holds for both embedders.
 
     Returns (batch, tokens, projection_dim). All-zero (padding) tokens give a
     value that is not zero; the biLM masks them out.
@@ -43,7 +53,7 @@ class CharCNN(keras.layers.Layer):
     """
 
     def __init__(self, filters, embedding_dim=16, n_highway=0, projection_dim=512, activation="relu",
-                 max_characters_per_token=50, **kwargs):
+                 max_characters_per_token=50, n_characters=N_CHARACTER_CODES, word_dim=0, n_words=0, **kwargs):
         super().__init__(**kwargs)
         if activation not in ("relu", "tanh"):
             raise ValueError(f"CharCNN: activation must be 'relu' or 'tanh', got {activation!r}")
@@ -53,13 +63,17 @@ class CharCNN(keras.layers.Layer):
         self.projection_dim = projection_dim
         self.activation = activation
         self.max_characters_per_token = max_characters_per_token
+        self.n_characters = n_characters
+        self.word_dim = word_dim
+        self.n_words = n_words
         self.n_filters = sum(n for _, n in self.filters)
-        self.use_projection = self.n_filters != projection_dim
+        # ELMoForManyLangs always projects (a Linear layer), even where the sizes agree.
+        self.use_projection = self.n_filters != projection_dim or word_dim > 0
         self.highways = [Highway(name=f"highway_{k}") for k in range(n_highway)]
 
     def build(self, input_shape):
         self.char_embed = self.add_weight(
-            name="char_embed", shape=(N_CHARACTER_CODES, self.embedding_dim),
+            name="char_embed", shape=(self.n_characters, self.embedding_dim),
             initializer=initializer(keras.initializers.RandomUniform(-1.0, 1.0)))
         self.conv_kernels, self.conv_biases = [], []
         for i, (width, num) in enumerate(self.filters):
@@ -70,9 +84,13 @@ class CharCNN(keras.layers.Layer):
                 name=f"conv_{i}_bias", shape=(num,), initializer=initializer("zeros")))
         for highway in self.highways:
             highway.build((None, self.n_filters))
+        if self.word_dim:
+            self.word_embed = self.add_weight(
+                name="word_embed", shape=(self.n_words, self.word_dim),
+                initializer=initializer(keras.initializers.RandomUniform(-0.25, 0.25)))
         if self.use_projection:
             self.projection_kernel = self.add_weight(
-                name="projection_kernel", shape=(self.n_filters, self.projection_dim),
+                name="projection_kernel", shape=(self.word_dim + self.n_filters, self.projection_dim),
                 initializer=initializer("glorot_uniform"))
             self.projection_bias = self.add_weight(
                 name="projection_bias", shape=(self.projection_dim,), initializer=initializer("zeros"))
@@ -93,6 +111,8 @@ class CharCNN(keras.layers.Layer):
             n_filler = max(1 - n_flat, 0) if isinstance(n_flat, int) else ops.maximum(1 - n_flat, 0)
             filler = ops.zeros((n_filler, ops.shape(flat_ids)[1]), dtype=flat_ids.dtype)
             flat_ids = ops.concatenate([flat_ids, filler], axis=0)
+        if self.word_dim:
+            word_ids, flat_ids = flat_ids[:, -1], flat_ids[:, :-1]
         table = ops.concatenate(
             [ops.zeros((1, self.embedding_dim), dtype=self.char_embed.dtype), self.char_embed], axis=0)
         chars = ops.take(table, flat_ids, axis=0)
@@ -106,6 +126,10 @@ class CharCNN(keras.layers.Layer):
         x = ops.concatenate(pooled, axis=-1)
         for highway in self.highways:
             x = highway(x)
+        if self.word_dim:
+            words = ops.concatenate(
+                [ops.zeros((1, self.word_dim), dtype=self.word_embed.dtype), self.word_embed], axis=0)
+            x = ops.concatenate([ops.take(words, word_ids, axis=0), x], axis=-1)
         if self.use_projection:
             x = ops.matmul(x, self.projection_kernel) + self.projection_bias
         if maybe_empty:
@@ -125,4 +149,7 @@ class CharCNN(keras.layers.Layer):
             "activation": self.activation,
             "max_characters_per_token": self.max_characters_per_token,
         })
+        # Only where used: a bilm-tf char-CNN's config stays as it was.
+        if self.n_characters != N_CHARACTER_CODES or self.word_dim:
+            config.update({"n_characters": self.n_characters, "word_dim": self.word_dim, "n_words": self.n_words})
         return config

@@ -8,7 +8,7 @@ from keras import ops
 
 from elmo_keras.arguments import check_positive_int
 from elmo_keras.io.atomic import atomic_directory
-from elmo_keras.io.options import ElmoOptions
+from elmo_keras.io.options import CODE_POINTS, ElmoOptions
 from elmo_keras.layers.bilstm import BiLSTM
 from elmo_keras.layers.char_cnn import CharCNN
 from elmo_keras.layers.initializers import weights_to_be_loaded
@@ -38,11 +38,15 @@ def backbone_arguments(options):
     """
     options = ElmoOptions.from_dict(options)
     lstm, cnn = options.lstm, options.char_cnn
-    return {"lstm_dim": lstm.dim, "projection_dim": lstm.projection_dim, "n_lstm_layers": lstm.n_layers,
-            "filters": [list(f) for f in cnn.filters], "char_embedding_dim": cnn.embedding_dim,
-            "n_highway": cnn.n_highway, "activation": cnn.activation, "cell_clip": lstm.cell_clip,
-            "proj_clip": lstm.proj_clip, "use_skip_connections": lstm.use_skip_connections,
-            "max_characters_per_token": cnn.max_characters_per_token}
+    arguments = {"lstm_dim": lstm.dim, "projection_dim": lstm.projection_dim, "n_lstm_layers": lstm.n_layers,
+                 "filters": [list(f) for f in cnn.filters], "char_embedding_dim": cnn.embedding_dim,
+                 "n_highway": cnn.n_highway, "activation": cnn.activation, "cell_clip": lstm.cell_clip,
+                 "proj_clip": lstm.proj_clip, "use_skip_connections": lstm.use_skip_connections,
+                 "max_characters_per_token": cnn.max_characters_per_token}
+    if cnn.characters == CODE_POINTS:  # the second token embedder (ELMoForManyLangs); bilm-tf's stay as they were
+        arguments.update({"characters": cnn.characters, "n_characters": cnn.n_characters,
+                          "word_dim": cnn.word_dim, "n_words": cnn.n_words})
+    return arguments
 
 
 def _options_of(arguments):
@@ -54,7 +58,8 @@ def _options_of(arguments):
                  "use_skip_connections": a["use_skip_connections"]},
         "char_cnn": {"embedding": {"dim": a["char_embedding_dim"]}, "filters": [list(f) for f in a["filters"]],
                      "n_highway": a["n_highway"], "activation": a["activation"],
-                     "max_characters_per_token": a["max_characters_per_token"]},
+                     "max_characters_per_token": a["max_characters_per_token"],
+                     **{k: a[k] for k in ("characters", "n_characters", "word_dim", "n_words") if k in a}},
     }, source="ElmoBackbone arguments")
 
 
@@ -62,9 +67,14 @@ def char_cnn_from_options(options, name="char_cnn"):
     """Return the `CharCNN` that options (an `ElmoOptions` or a dict) describe."""
     options = ElmoOptions.from_dict(options)
     cnn = options.char_cnn
+    # The second token embedder (code points through a character dictionary, and a word embedding:
+    # ELMoForManyLangs) is the same layer with a word slot: one input and one mask for both.
+    extra = ({"n_characters": cnn.n_characters, "word_dim": cnn.word_dim, "n_words": cnn.n_words}
+             if cnn.characters == CODE_POINTS else {})
     return CharCNN(filters=[list(f) for f in cnn.filters], embedding_dim=cnn.embedding_dim,
                    n_highway=cnn.n_highway, projection_dim=options.lstm.projection_dim,
-                   activation=cnn.activation, max_characters_per_token=cnn.max_characters_per_token, name=name)
+                   activation=cnn.activation, max_characters_per_token=cnn.max_characters_per_token, name=name,
+                   **extra)
 
 
 def bilstm_from_options(options, stateful=False, max_batch_size=64, dropout=0.0, name="bilstm"):
@@ -154,6 +164,12 @@ class ElmoBackbone(Backbone):
             bilm-tf does at prediction time (`reset_states()` forgets them).
         max_batch_size: int. Rows of state kept when stateful.
         dtype: the dtype policy of the layers (keras-hub's argument).
+        characters: None (bilm-tf's UTF-8 bytes) or `"code_points"`: the
+            second token embedder, ELMoForManyLangs' (`char_cnn.characters`).
+        n_characters, word_dim, n_words: int. With `"code_points"`: the
+            character dictionary's size, the word embedding's size and the
+            word dictionary's size; the char ids then have one more slot, the
+            word id (see `CharCNN`).
         **kwargs: standard model arguments (`name`, `trainable`).
 
     `ElmoBackbone(options)` (an `ElmoOptions` or dict of the original schema,
@@ -198,7 +214,7 @@ class ElmoBackbone(Backbone):
     def __init__(self, lstm_dim=4096, projection_dim=512, n_lstm_layers=2, filters=ORIGINAL_FILTERS,
                  char_embedding_dim=16, n_highway=2, activation="relu", cell_clip=3.0, proj_clip=3.0,
                  use_skip_connections=True, max_characters_per_token=50, stateful=False, max_batch_size=64,
-                 dtype=None, **kwargs):
+                 dtype=None, characters=None, n_characters=None, word_dim=0, n_words=0, **kwargs):
         if isinstance(lstm_dim, (dict, ElmoOptions)) or "options" in kwargs:
             options = kwargs.pop("options") if "options" in kwargs else lstm_dim
             warnings.warn("ElmoBackbone(options) is deprecated: use ElmoBackbone.from_options(options), or "
@@ -212,16 +228,19 @@ class ElmoBackbone(Backbone):
                      "n_highway": n_highway, "activation": activation, "cell_clip": cell_clip,
                      "proj_clip": proj_clip, "use_skip_connections": use_skip_connections,
                      "max_characters_per_token": max_characters_per_token}
+        if characters is not None:
+            arguments.update({"characters": characters, "n_characters": n_characters, "word_dim": word_dim,
+                              "n_words": n_words})
         options = _options_of(arguments)
         check_positive_int(max_batch_size, "max_batch_size")
-        max_chars = options.char_cnn.max_characters_per_token
+        width = options.char_cnn.token_id_width
 
         # === Layers ===
         char_cnn = char_cnn_from_options(options)
         bilstm = bilstm_from_options(options, stateful=stateful, max_batch_size=max_batch_size)
 
         # === Functional model ===
-        char_ids = keras.Input(shape=(None, max_chars), dtype="int32", name="char_ids")
+        char_ids = keras.Input(shape=(None, width), dtype="int32", name="char_ids")
         mask = token_mask(char_ids)
         embedding, activations = contextualize(bilstm, char_cnn(char_ids), mask)
         outputs = {"token_embedding": embedding, "activations": activations, "mask": mask}

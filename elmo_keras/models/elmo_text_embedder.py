@@ -104,7 +104,9 @@ class ElmoTextEmbedder(keras.Model):
                         mix_names=[MIX_NAME], hub_outputs=hub_outputs, name=HEAD_NAME)
 
         # === Functional model ===
-        char_ids = keras.Input(shape=(None, max_chars), dtype="int32", name="char_ids")
+        # An ELMoForManyLangs backbone reads one more id a token, its word id (`CharCNN`).
+        width = backbone.options.char_cnn.token_id_width
+        char_ids = keras.Input(shape=(None, width), dtype="int32", name="char_ids")
         head_out = head(backbone(char_ids))
         names = ["elmo", "default"]
         if hub_outputs:

@@ -80,7 +80,9 @@ def weight_layout(backbone):
         rows.append((f"CNN_high_{k}/b_carry", *_whole(highway.carry_bias)))
         rows.append((f"CNN_high_{k}/W_transform", *_whole(highway.transform_kernel)))
         rows.append((f"CNN_high_{k}/b_transform", *_whole(highway.transform_bias)))
-    if cnn.use_projection:
+    if cnn.word_dim:  # ELMoForManyLangs' word embedding; id 0 (padding) is not stored
+        rows.append(("word_embed", *_whole(cnn.word_embed)))
+    if cnn.use_projection:  # with a word embedding its input rows are [word ; highway]
         rows.append(("CNN_proj/W_proj", *_whole(cnn.projection_kernel)))
         rows.append(("CNN_proj/b_proj", *_whole(cnn.projection_bias)))
     for d in range(2):  # RNN_0 forward, RNN_1 backward

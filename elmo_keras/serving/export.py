@@ -71,10 +71,12 @@ import keras
 import tensorflow as tf
 
 from elmo_keras.arguments import check_non_negative_int
+from elmo_keras.io.options import CODE_POINTS
 from elmo_keras.models.bilm import get_bilstm
 from elmo_keras.models.bilm import get_char_cnn
 from elmo_keras.models.bilm_files import load_bilm
 from elmo_keras.models.elmo_text_embedder import ElmoTextEmbedder
+from elmo_keras.preprocessing.char_dic_ids_tf import char_dic_ids_tf_of_folder
 from elmo_keras.preprocessing.char_ids import MAX_CHARACTERS_PER_TOKEN
 from elmo_keras.serving.ops import saved_model_non_core_ops, saved_model_op_types
 from elmo_keras.serving.signatures import N_CHAR_IDS, TOKENIZERS, sentence_splitter, signature_functions
@@ -141,7 +143,7 @@ def _tf_variables(variables):
     return [v.value if isinstance(v, keras.Variable) else v for v in variables]
 
 
-def _servable(char_ids_fn, variables, trainable_variables, tokenizer, max_chars):
+def _servable(char_ids_fn, variables, trainable_variables, tokenizer, max_chars, token_ids=None):
     """Return the object to save and its signatures.
 
     The object follows TF Hub's Reusable SavedModel interface: `__call__`
@@ -149,8 +151,10 @@ def _servable(char_ids_fn, variables, trainable_variables, tokenizer, max_chars)
     `regularization_losses`. The variable lists also make every captured
     variable part of the SavedModel.
     """
-    functions = signature_functions(char_ids_fn, sentence_splitter(tokenizer), max_chars)
+    functions = signature_functions(char_ids_fn, sentence_splitter(tokenizer), max_chars, token_ids)
     root = tf.train.Checkpoint()
+    if token_ids is not None:
+        root.token_ids = token_ids  # its lookup tables go into the SavedModel
     root.__call__ = functions["default"]
     root.variables = _tf_variables(variables)
     root.trainable_variables = _tf_variables(trainable_variables)
@@ -179,7 +183,7 @@ def _prepare(out_dir, version, tokenizer, overwrite):
     return path
 
 
-def _write_servable(root, signatures, final_dir, tokenizer, max_chars, warmup):
+def _write_servable(root, signatures, final_dir, tokenizer, max_chars, warmup, token_ids=None):
     """Save, add assets.extra, then move into place; return the non-core ops.
 
     TF Serving loads any new all-digit directory under its base path, so the
@@ -198,7 +202,7 @@ def _write_servable(root, signatures, final_dir, tokenizer, max_chars, warmup):
         with open(os.path.join(staging, NON_CORE_OPS_FILE), "w", encoding="utf-8") as f:
             json.dump({"tokenizer": tokenizer, "non_core_ops": non_core}, f, indent=1)
         if warmup:
-            write_warmup_requests(os.path.join(staging, WARMUP_FILE), max_chars)
+            write_warmup_requests(os.path.join(staging, WARMUP_FILE), max_chars, token_ids=token_ids)
         if os.path.exists(final_dir):
             shutil.rmtree(final_dir)
         os.rename(staging, final_dir)
@@ -208,9 +212,9 @@ def _write_servable(root, signatures, final_dir, tokenizer, max_chars, warmup):
     return non_core
 
 
-def _export(char_ids_fn, variables, trainable_variables, final_dir, tokenizer, max_chars, warmup):
-    root, signatures = _servable(char_ids_fn, variables, trainable_variables, tokenizer, max_chars)
-    non_core = _write_servable(root, signatures, final_dir, tokenizer, max_chars, warmup)
+def _export(char_ids_fn, variables, trainable_variables, final_dir, tokenizer, max_chars, warmup, token_ids=None):
+    root, signatures = _servable(char_ids_fn, variables, trainable_variables, tokenizer, max_chars, token_ids)
+    non_core = _write_servable(root, signatures, final_dir, tokenizer, max_chars, warmup, token_ids)
     return {
         "export_dir": final_dir,
         "version": int(os.path.basename(final_dir)),
@@ -222,7 +226,7 @@ def _export(char_ids_fn, variables, trainable_variables, final_dir, tokenizer, m
 
 
 def export_bilm(bilm, out_dir, version=1, tokenizer="core", scalar_mix_weights=None, warmup=True,
-                overwrite=False):
+                overwrite=False, token_ids=None):
     """Export a loaded biLM as a SavedModel with TF Hub ELMo's signatures.
 
     Args:
@@ -236,6 +240,9 @@ def export_bilm(bilm, out_dir, version=1, tokenizer="core", scalar_mix_weights=N
             `elmo` mix weights (see `build_hub_elmo`).
         warmup: bool. Write TF Serving warm-up requests.
         overwrite: bool. Replace an existing `out_dir/<version>`.
+        token_ids: None, or for an imported ELMoForManyLangs model the
+            `CharDicIdsTF` of its dictionaries (`export_savedmodel` reads
+            them beside the options file), which the text signatures use.
 
     Returns a dict: `export_dir`, `version`, `tokenizer`, `signatures`,
     `non_core_ops` (empty for "core") and `warmup_requests` (path or None).
@@ -250,9 +257,13 @@ def export_bilm(bilm, out_dir, version=1, tokenizer="core", scalar_mix_weights=N
     try:
         # An ElmoTextEmbedder: its trainable variables are the mix's only.
         model = build_hub_elmo(bilm, scalar_mix_weights)
+        cnn = get_char_cnn(bilm)
+        if getattr(cnn, "word_dim", 0) and token_ids is None:
+            raise ValueError("export_bilm: this biLM reads ELMoForManyLangs' ids (a word embedding): pass "
+                             "token_ids, the CharDicIdsTF of its char.dic and word.dic")
         return export_with_text_input(model, out_dir, version=version, tokenizer=tokenizer, warmup=warmup,
-                                      overwrite=overwrite,
-                                      max_characters_per_token=get_char_cnn(bilm).max_characters_per_token)
+                                      overwrite=overwrite, max_characters_per_token=cnn.max_characters_per_token,
+                                      token_ids=token_ids)
     finally:
         bilm.trainable = trainable  # the embedder froze the caller's biLM
 
@@ -269,8 +280,13 @@ def export_savedmodel(options_file, weight_file, out_dir, version=1, tokenizer="
     """
     _prepare(out_dir, version, tokenizer, overwrite)  # Fail before loading the weights.
     bilm = load_bilm(options_file, weight_file)
+    token_ids = None
+    if bilm.options.char_cnn.characters == CODE_POINTS:  # an imported ELMoForManyLangs model
+        token_ids = char_dic_ids_tf_of_folder(os.path.dirname(os.path.abspath(options_file)),
+                                              bilm.options.char_cnn.max_characters_per_token)
     return export_bilm(bilm, out_dir, version=version, tokenizer=tokenizer,
-                       scalar_mix_weights=scalar_mix_weights, warmup=warmup, overwrite=overwrite)
+                       scalar_mix_weights=scalar_mix_weights, warmup=warmup, overwrite=overwrite,
+                       token_ids=token_ids)
 
 
 def _named_outputs(outputs, names):
@@ -284,7 +300,7 @@ def _named_outputs(outputs, names):
 
 
 def export_with_text_input(model, out_dir, version=1, tokenizer="core", warmup=True, overwrite=False,
-                           max_characters_per_token=MAX_CHARACTERS_PER_TOKEN):
+                           max_characters_per_token=MAX_CHARACTERS_PER_TOKEN, token_ids=None):
     """Export a downstream Keras model on char ids so that it takes raw text.
 
     The model (e.g. an `Elmo` layer and a classifier) takes `char_ids` int32
@@ -298,6 +314,8 @@ def export_with_text_input(model, out_dir, version=1, tokenizer="core", warmup=T
         model: a Keras model taking char ids.
         out_dir, version, tokenizer, warmup, overwrite: as in `export_bilm`.
         max_characters_per_token: int. The model's characters per token.
+        token_ids: None, or the `CharDicIdsTF` of an ELMoForManyLangs model
+            (its ids have one more slot, the word id).
 
     Returns the dict of `export_bilm`.
 
@@ -320,4 +338,4 @@ def export_with_text_input(model, out_dir, version=1, tokenizer="core", warmup=T
         return _named_outputs(model(char_ids, training=False), names)
 
     return _export(char_ids_fn, model.variables, model.trainable_variables, final_dir, tokenizer,
-                   max_characters_per_token, warmup)
+                   max_characters_per_token, warmup, token_ids)

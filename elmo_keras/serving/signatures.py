@@ -32,8 +32,12 @@ def sentence_splitter(tokenizer="core"):
     raise ValueError(f"tokenizer must be one of {EXPORT_TOKENIZERS}, got {tokenizer!r}")
 
 
-def _checked_char_ids(char_ids, max_chars):
-    """char_ids after run-time checks of their shape and values."""
+def _checked_char_ids(char_ids, max_chars, limits=None):
+    """char_ids after run-time checks of their shape and values.
+
+    `limits`: None (bilm-tf's ids, all below N_CHAR_IDS), or `(n_chars, n_words)` for ELMoForManyLangs'
+    ids, whose character slots are below `n_chars` and whose last slot (the word id) is below `n_words`.
+    """
     # ensure_shape checks at run time even where the signature declares the
     # shape: a signature does not validate shapes, and checks on a rank that
     # the graph already "knows" are optimised away.
@@ -42,9 +46,19 @@ def _checked_char_ids(char_ids, max_chars):
         tf.debugging.assert_greater_equal(
             tf.shape(char_ids)[1], 2,
             message="char_ids must include the <S> and </S> positions (time >= 2), as batch_to_ids gives"),
-        tf.debugging.assert_non_negative(char_ids, message=f"char_ids must be in [0, {N_CHAR_IDS})"),
-        tf.debugging.assert_less(char_ids, N_CHAR_IDS, message=f"char_ids must be in [0, {N_CHAR_IDS})"),
     ]
+    if limits is None:
+        checks.append(tf.debugging.assert_non_negative(char_ids, message=f"char_ids must be in [0, {N_CHAR_IDS})"))
+        checks.append(tf.debugging.assert_less(char_ids, N_CHAR_IDS, message=f"char_ids must be in [0, {N_CHAR_IDS})"))
+    else:
+        n_chars, n_words = limits
+        checks += [
+            tf.debugging.assert_non_negative(char_ids, message="char_ids must be non-negative"),
+            tf.debugging.assert_less(char_ids[..., :-1], n_chars,
+                                     message=f"char_ids' character slots must be in [0, {n_chars})"),
+            tf.debugging.assert_less(char_ids[..., -1], n_words,
+                                     message=f"char_ids' last slot (the word id) must be in [0, {n_words})"),
+        ]
     with tf.control_dependencies(checks):
         return tf.identity(char_ids)
 
@@ -68,13 +82,17 @@ def _on_at_least_one_row(char_ids_fn):
     return fn
 
 
-def signature_functions(char_ids_fn, split, max_chars):
+def signature_functions(char_ids_fn, split, max_chars, token_ids=None):
     """The tf.functions of the `default`, `tokens` and `char_ids` signatures.
 
     `char_ids_fn` maps checked char ids to the dict of outputs. Each
-    signature answers an empty batch with empty outputs.
+    signature answers an empty batch with empty outputs. `token_ids`: None
+    (bilm-tf's character ids, `char_ids_tf`), or a `CharDicIdsTF` (an
+    ELMoForManyLangs model's ids, `max_chars + 1` a token).
     """
     char_ids_fn = _on_at_least_one_row(char_ids_fn)
+    if token_ids is not None:
+        return _dictionary_signature_functions(char_ids_fn, split, token_ids)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def default(text):
@@ -91,5 +109,38 @@ def signature_functions(char_ids_fn, split, max_chars):
     @tf.function(input_signature=[tf.TensorSpec([None, None, max_chars], tf.int32, name="char_ids")])
     def char_ids(char_ids):
         return char_ids_fn(_checked_char_ids(char_ids, max_chars))
+
+    return {"default": default, "tokens": tokens, "char_ids": char_ids}
+
+
+def _dictionary_signature_functions(char_ids_fn, split, token_ids):
+    """`signature_functions` for ids through a model's dictionaries (`CharDicIdsTF`)."""
+    width = token_ids.width
+    limits = (token_ids.n_characters + 1, token_ids.n_words + 1)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    def default(text):
+        text = tf.ensure_shape(text, [None], name="text")
+        return char_ids_fn(token_ids(split(text)))
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.string, name="tokens"),
+                                  tf.TensorSpec([None], tf.int32, name="sequence_len")])
+    def tokens(tokens, sequence_len):
+        tokens = tf.ensure_shape(tokens, [None, None], name="tokens")
+        sequence_len = tf.ensure_shape(sequence_len, [None], name="sequence_len")
+        checks = [
+            tf.debugging.assert_equal(tf.shape(sequence_len)[0], tf.shape(tokens)[0],
+                                      message="sequence_len must have one entry per row of tokens"),
+            tf.debugging.assert_non_negative(sequence_len, message="sequence_len must be >= 0"),
+            tf.debugging.assert_less_equal(sequence_len, tf.shape(tokens)[1],
+                                           message="sequence_len must be <= the tokens' width"),
+        ]
+        with tf.control_dependencies(checks):
+            ragged = tf.RaggedTensor.from_tensor(tokens, lengths=sequence_len)
+        return char_ids_fn(token_ids(ragged))
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, width], tf.int32, name="char_ids")])
+    def char_ids(char_ids):
+        return char_ids_fn(_checked_char_ids(char_ids, width, limits))
 
     return {"default": default, "tokens": tokens, "char_ids": char_ids}

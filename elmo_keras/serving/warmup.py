@@ -58,8 +58,11 @@ def prediction_log_record(signature_name, inputs, model_name="elmo"):
     return _field(6, _field(1, request))
 
 
-def warmup_inputs(max_chars=MAX_CHARACTERS_PER_TOKEN, sentences=WARMUP_SENTENCES):
-    """Return {signature name: inputs} for one warm-up request per signature."""
+def warmup_inputs(max_chars=MAX_CHARACTERS_PER_TOKEN, sentences=WARMUP_SENTENCES, token_ids=None):
+    """Return {signature name: inputs} for one warm-up request per signature.
+
+    `token_ids`: None (bilm-tf's char ids) or the `CharDicIdsTF` of an ELMoForManyLangs model.
+    """
     max_len = max(len(s) for s in sentences)
     text = np.array([" ".join(s).encode("utf-8") for s in sentences], dtype=object)
     tokens = np.array([[t.encode("utf-8") for t in s] + [b""] * (max_len - len(s)) for s in sentences],
@@ -68,12 +71,13 @@ def warmup_inputs(max_chars=MAX_CHARACTERS_PER_TOKEN, sentences=WARMUP_SENTENCES
         "default": {"text": text},
         "serving_default": {"text": text},
         "tokens": {"tokens": tokens, "sequence_len": np.array([len(s) for s in sentences], np.int32)},
-        "char_ids": {"char_ids": batch_to_ids(sentences, max_chars)},
+        "char_ids": {"char_ids": batch_to_ids(sentences, max_chars) if token_ids is None else
+                     token_ids(tf.ragged.constant([list(s) for s in sentences], dtype=tf.string)).numpy()},
     }
 
 
-def write_warmup_requests(path, max_chars=MAX_CHARACTERS_PER_TOKEN, model_name="elmo"):
+def write_warmup_requests(path, max_chars=MAX_CHARACTERS_PER_TOKEN, model_name="elmo", token_ids=None):
     """Write TF Serving warm-up requests (a TFRecord of PredictionLogs) to path."""
     with tf.io.TFRecordWriter(path) as writer:
-        for signature_name, inputs in sorted(warmup_inputs(max_chars).items()):
+        for signature_name, inputs in sorted(warmup_inputs(max_chars, token_ids=token_ids).items()):
             writer.write(prediction_log_record(signature_name, inputs, model_name))

@@ -30,6 +30,11 @@ def _lengths_mask(lengths, time):
     (lambda: CharCNN(filters=[[1, 4], [2, 8]], embedding_dim=4, n_highway=2, projection_dim=6, activation="tanh",
                      name="layer"),
      batch_to_ids([["a", "bc"], ["Köln"]])),
+    # The second token embedder (ELMoForManyLangs'): dictionary ids of 10 characters and the word id last.
+    (lambda: CharCNN(filters=[[1, 4], [2, 8]], embedding_dim=4, n_highway=1, projection_dim=6, n_characters=12,
+                     word_dim=3, n_words=5, max_characters_per_token=10, name="layer"),
+     np.concatenate([np.random.default_rng(0).integers(1, 13, (2, 4, 10)),
+                     np.random.default_rng(1).integers(1, 6, (2, 4, 1))], axis=-1).astype("int32")),
     (lambda: BiLSTM(units=8, projection_dim=4, n_layers=3, cell_clip=3.0, proj_clip=3.0, use_skip_connections=True,
                     dropout=0.1, name="layer"),
      _normal(2, 5, 4)),
@@ -43,7 +48,7 @@ def _lengths_mask(lengths, time):
      {"activations": _normal(2, 3, 5, 8) * _lengths_mask([5, 3], 5)[:, None, :, None],
       "token_embedding": _normal(2, 5, 4, seed=1) * _lengths_mask([5, 3], 5)[..., None],
       "mask": _lengths_mask([5, 3], 5)}),
-], ids=["Highway", "CharCNN", "BiLSTM", "ScalarMix", "ConcatProjectionMix", "ElmoHead"])
+], ids=["Highway", "CharCNN", "CharCNNWithWords", "BiLSTM", "ScalarMix", "ConcatProjectionMix", "ElmoHead"])
 def test_keras_contract(make_layer, input_data, tmp_path):
     run_layer_test(make_layer(), input_data, tmp_path)
 
