@@ -490,7 +490,8 @@ def run(args):
             path = os.path.join(tmp, f"outputs_{len(outputs)}.npz")
             task = dict(files, task="measure", impl=impl, config=args.config, batch_size=args.batch_size,
                         sentences=sentences, warmup=warmup, latency_sentence=lat_sentence,
-                        latency_runs=args.latency_runs, threads=args.threads, embedder_options=args.embedder_options, priming=not args.no_priming,
+                        latency_runs=args.latency_runs, threads=args.threads,
+                        embedder_options=args.embedder_options, priming=not args.no_priming,
                         bilm_tf=os.path.abspath(args.bilm_tf), allennlp_shim=os.path.abspath(args.allennlp_shim),
                         outputs_file=path)
             r = common.run_worker(__file__, task, BACKENDS[impl], timeout=WORKER_TIMEOUT,
@@ -542,12 +543,14 @@ def run(args):
         f"words/s counts words only; useful GFLOP/s counts {per_position:,} FLOPs per sentence position "
         f"(words + 2), {lstm_per_position:,} of them the LSTMs'; (LSTM) fraction of sgemm: (LSTM) useful FLOP/s "
         "over the float32 `large` matmul rate measured in the same worker (TensorFlow eager for bilm-tf and "
-        "elmo_keras TF, jax.jit for JAX, eager torch.matmul for AllenNLP and elmo_keras PyTorch). The useful FLOPs include the "
+        "elmo_keras TF, jax.jit for JAX, eager torch.matmul for AllenNLP and elmo_keras PyTorch). The useful "
+        "FLOPs include the "
         "char-CNN of every position; elmo_keras's token cache skips it for words seen before, so its fraction "
         "can exceed 1.",
         f"Latency: median of {args.latency_runs} calls on one {LATENCY_WORDS}-word sentence (after one untimed "
         "call). Peak RSS: the worker's `ru_maxrss` over the whole run.",
-        f"Threads: {args.threads if args.threads else 'library default'} (intra-op, TensorFlow and PyTorch workers). CPU "
+        f"Threads: {args.threads if args.threads else 'library default'} (intra-op, TensorFlow and PyTorch "
+        "workers). CPU "
         "share: process CPU time / (wall time x logical CPUs) during the timed pass; below ~0.9 means other "
         "processes took CPU (the machine is shared unless said otherwise).",
     ]

@@ -191,7 +191,8 @@ def matmul_gflops(lib, m, k, n, min_seconds=0.5):
     """Float32 (m, k) x (k, n) matmul rate of `lib`: (GFLOP per wall second, GFLOP per CPU second).
 
     lib: "numpy", "tensorflow" (eager `tf.linalg.matmul`), "jax" (a jitted
-    product) or "torch" (eager `torch.matmul`, CPU tensors). One timed call makes ~0.5 GFLOP worth of products back to back,
+    product) or "torch" (eager `torch.matmul`, CPU tensors). One timed call
+    makes ~0.5 GFLOP worth of products back to back,
     so the per-call dispatch (tens of microseconds) is a few percent at most
     even for the recurrent (batch, P) x (P, 4D) product. Medians over calls.
     """

@@ -1,12 +1,11 @@
 """Read an ELMoForManyLangs model folder (HIT-SCIR, PyTorch): its architecture, dictionaries and state dicts.
 
-`elmo_keras.models.manylangs.import_manylangs` maps what this module reads
-onto the biLM's layers and writes an elmo_keras model folder. Their folder holds `config.json` (whose `config_path` names the architecture
+Their folder holds `config.json` (whose `config_path` names the architecture
 JSON), `char.dic`, `word.dic`, `token_embedder.pkl` and `encoder.pkl` (PyTorch
-state dicts). `import_manylangs` reads it, with torch (the `torch` extra,
-needed only here), and writes `options.json`, `weights.hdf5` (the package's
-layout, `elmo_keras.models.weight_layout`) and the two dictionaries, which
-`ElmoEmbedder`, `--model` and `from_preset` load without torch.
+state dicts); this module reads it, the state dicts with torch (the `torch`
+extra, needed only here). `elmo_keras.models.manylangs.import_manylangs` maps
+what it reads onto the biLM's layers and writes an elmo_keras model folder,
+which `ElmoEmbedder`, `--model` and `from_preset` load without torch.
 
 Their architecture differs from bilm-tf's in the token embedder only (see
 `elmo_keras.preprocessing.char_dic_ids` for their ids).

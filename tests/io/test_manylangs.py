@@ -2,8 +2,8 @@
 
 Their models are built with their own modules and random weights
 (`manylangs_models.their_model_folder`), imported with
-`elmo_keras.models.manylangs.import_manylangs` (reading their folder: `elmo_keras.io.manylangs`), and every layer of every sentence
-compared with their `Embedder.sents2elmo(..., output_layer=-2)`, on text of
+`elmo_keras.models.manylangs.import_manylangs` (reading their folder:
+`elmo_keras.io.manylangs`), and every layer of every sentence compared with their `Embedder.sents2elmo(..., output_layer=-2)`, on text of
 several scripts with unknown words and characters and a token over 48 code
 points. The tolerance is derived (tests/README.md): their own model evaluated
 in float64 and in float32 gives the float32 sensitivity of the model and input
@@ -72,7 +72,8 @@ def _check_parity(folder, out, sentences=theirs.SENTENCES):
             assert mine.shape == expected.shape == (mine.shape[0], len(sentence), mine.shape[2])
             np.testing.assert_allclose(mine, expected, rtol=0, atol=atol, err_msg=" ".join(sentence))
     gap = max(np.abs(a - b).max() for a, b in zip(ours, float64))
-    print(f"atol {atol:.3g}, largest gap {gap:.3g}, their float32 gap {max(np.abs(a - b).max() for a, b in zip(float32, float64)):.3g}")
+    their_gap = max(np.abs(a - b).max() for a, b in zip(float32, float64))
+    print(f"atol {atol:.3g}, largest gap {gap:.3g}, their float32 gap {their_gap:.3g}")
     return atol
 
 
