@@ -13,8 +13,11 @@ processes of this Python:
   (which find what the earlier runs kept, where the tree keeps anything);
   beside it `python -c pass`, the interpreter alone;
 - `phases`: one process doing what the command does, timed in parts:
-  `import keras`; the rest of the imports (`elmo_keras.cli`,
-  `elmo_keras.embedder`); `ElmoEmbedder()` (reading the options and weights,
+  `import keras`, which includes elmo_keras's registration of its classes
+  (`elmo_keras/registration.py`: right after Keras, every module defining a
+  saved class is imported, and with them keras-hub where it is installed,
+  which imports TensorFlow on every backend); the rest of the imports
+  (`elmo_keras.cli`, `elmo_keras.embedder`); `ElmoEmbedder()` (reading the options and weights,
   building the model); `embed_file` of the two sentences (first vectors and
   the file: it includes the compilation of the shapes they need); the same
   `embed_file` again into another file (warm: its difference to the first is
@@ -109,7 +112,7 @@ def measure(backend, repo, runs, tmp):
 COLUMNS = [
     ("backend", "backend", ""), ("command_first", "command wall s, first run", ".2f"),
     ("command", "later runs (median)", ".2f"),
-    ("interpreter", "python -c pass", ".2f"), ("import_keras", "import keras", ".2f"),
+    ("interpreter", "python -c pass", ".2f"), ("import_keras", "import keras + registration", ".2f"),
     ("import_rest", "import elmo_keras", ".2f"), ("load", "ElmoEmbedder()", ".2f"),
     ("first_embed", "first embed_file", ".2f"), ("warm_embed", "again, warm", ".3f"),
     ("libraries", "imported", ""), ("loadavg", "load avg", ".2f"),
