@@ -9,7 +9,7 @@ from elmo_keras.io.options import CODE_POINTS, UTF8_BYTES
 from elmo_keras.models.elmo_backbone import ElmoBackbone
 from elmo_keras.models.keras_hub_base import Tokenizer
 from elmo_keras.preprocessing.char_dic_ids import (CHAR_DIC, CHAR_MARKERS, WORD_DIC, WORD_MARKERS, CharDicIds,
-                                                   check_markers, dictionary_id_width, read_dictionary,
+                                                   DictionaryError, check_markers, dictionary_id_width, read_dictionary,
                                                    write_dictionary)
 from elmo_keras.preprocessing.char_ids import MAX_CHARACTERS_PER_TOKEN, N_CHARACTER_CODES
 from elmo_keras.preprocessing.split import GRAPH_SPLITTERS, MOSES
@@ -37,6 +37,9 @@ def _dictionary(value, markers, what):
     """`{token: id}` of a dictionary argument: a `char.dic` / `word.dic` file, or the mapping itself."""
     if isinstance(value, collections.abc.Mapping):
         vocabulary = dict(value)
+        if sorted(vocabulary.values()) != list(range(len(vocabulary))):
+            raise DictionaryError(f"ElmoTokenizer: {what}: expected ids 0..{len(vocabulary) - 1}, each once "
+                                  f"(as char.dic / word.dic), found {sorted(vocabulary.values())[:8]}...")
         check_markers(vocabulary, markers, f"ElmoTokenizer: {what}")
         return vocabulary
     return read_dictionary(os.fspath(value), markers)
@@ -81,7 +84,7 @@ class ElmoTokenizer(Tokenizer):
     `characters: "code_points"`, as keras-hub's tokenizers leave their
     vocabulary out of their config.
 
-    The ids are exactly `elmo_keras.batch_to_ids` of the tokens: each token's
+    Byte ids are exactly `elmo_keras.batch_to_ids` of the tokens: each token's
     UTF-8 bytes between begin- and end-of-word marks, `<S>` and `</S>` around
     every sentence, all-zero tokens as batch padding. It runs TensorFlow ops
     (core ops only for the default tokenizer), so it works in `tf.function`,
@@ -133,6 +136,14 @@ class ElmoTokenizer(Tokenizer):
     >>> ds = tf.data.Dataset.from_tensor_slices(["The cat sat", "a b"]).batch(2).map(tokenizer)
     >>> tuple(next(iter(ds)).shape)
     (2, 5, 50)
+
+    An ELMoForManyLangs model's dictionaries (here tiny; its `char.dic` and
+    `word.dic` paths otherwise):
+
+    >>> chars = {"<bow>": 0, "<eow>": 1, "<oov>": 2, "<pad>": 3, "<bos>": 4, "<eos>": 5, "a": 6}
+    >>> words = {"<oov>": 0, "<pad>": 1, "<bos>": 2, "<eos>": 3, "a": 4}
+    >>> tuple(ElmoTokenizer(char_dictionary=chars, word_dictionary=words)(["a b"]).shape)
+    (1, 4, 51)
     """
 
     backbone_cls = ElmoBackbone

@@ -1,4 +1,4 @@
-"""ELMoForManyLangs' token ids: numpy (`CharDicIds`) and in the graph (`CharDicIdsTF`) give the same ids.
+"""ELMoForManyLangs' token ids: numpy (`CharDicIds`), in the graph (`CharDicIdsTF`) and `ElmoTokenizer` agree.
 
 That the numpy ids are their code's is checked against their code in
 tests/io/test_manylangs.py; here the in-graph ids equal the numpy ones on
@@ -120,6 +120,8 @@ def test_elmo_tokenizer_refuses_half_or_wrong_dictionaries(ids):
         ElmoTokenizer(char_dictionary=chars)
     with pytest.raises(DictionaryError, match=r"ElmoTokenizer: word_dictionary: missing the entry '<pad>'"):
         ElmoTokenizer(char_dictionary=chars, word_dictionary={"<oov>": 0})
+    with pytest.raises(DictionaryError, match=r"ElmoTokenizer: char_dictionary: expected ids 0..1, each once"):
+        ElmoTokenizer(char_dictionary={"<bow>": 0, "<eow>": 2}, word_dictionary=words)
     with pytest.raises(ValueError, match=r"characters must be 'utf8_bytes' \(no dictionaries\) or 'code_points'"):
         ElmoTokenizer(char_dictionary=chars, word_dictionary=words, characters="utf8_bytes")
     assert "characters" not in ElmoTokenizer().get_config()  # bilm-tf's byte ids: the config as it was
