@@ -125,3 +125,20 @@ def test_elmo_tokenizer_refuses_half_or_wrong_dictionaries(ids):
     with pytest.raises(ValueError, match=r"characters must be 'utf8_bytes' \(no dictionaries\) or 'code_points'"):
         ElmoTokenizer(char_dictionary=chars, word_dictionary=words, characters="utf8_bytes")
     assert "characters" not in ElmoTokenizer().get_config()  # bilm-tf's byte ids: the config as it was
+
+
+def test_a_keras_file_carries_the_dictionaries(ids, tmp_path):
+    import keras
+
+    from elmo_keras import ElmoTokenizer
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("a model with string inputs runs on the TensorFlow backend")
+    numpy_ids, _ = ids
+    text = keras.Input(shape=(), dtype="string")
+    tokenizer = ElmoTokenizer(char_dictionary=numpy_ids.char_to_id, word_dictionary=numpy_ids.word_to_id)
+    keras.Model(text, tokenizer(text)).save(tmp_path / "tokenizer.keras")
+    loaded = keras.saving.load_model(tmp_path / "tokenizer.keras")
+    sentences = manylangs_models.SENTENCES
+    np.testing.assert_array_equal(loaded(tf.constant([" ".join(s) for s in sentences])),
+                                  numpy_ids.batch(sentences))
