@@ -372,3 +372,15 @@ def test_token_classifier_on_an_imported_model(small):
     history = tagger.fit(tokens, labels, epochs=10, batch_size=len(tokens), verbose=0).history["loss"]
     assert history[-1] < history[0]
     assert tagger.predict(tokens, verbose=0).shape == (len(tokens), width, 3)
+
+
+def test_text_embedder_of_an_imported_folder_reads_text(small):
+    from elmo_keras import ElmoTextEmbedder
+
+    _, out = small
+    embedder = ElmoTextEmbedder.from_preset(out)  # its tokenizer: the folder's dictionaries
+    ids = CharDicIds.from_folder(out).batch(theirs.SENTENCES)
+    np.testing.assert_array_equal(np.asarray(embedder.tokenizer(TEXTS)), ids)
+    vectors = embedder.predict(TEXTS, batch_size=len(TEXTS), verbose=0)
+    np.testing.assert_array_equal(vectors["elmo"], embedder.predict(ids, batch_size=len(TEXTS), verbose=0)["elmo"])
+    assert vectors["elmo"].shape == (len(TEXTS), max(len(s) for s in theirs.SENTENCES), 16)
