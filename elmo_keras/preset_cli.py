@@ -8,8 +8,9 @@ reads the model (`--model`: a released name, a folder or a zip; or
 `--options-file` and `--weight-file`; with neither, the bundled model) and
 writes keras-hub's preset layout: the backbone (`config.json`,
 `model.weights.h5`, `metadata.json`, by `ElmoBackbone.save_to_preset`), its
-tokenizer (`tokenizer.json`) and a model card (`README.md`: where the weights
-came from, their SHA-256, the architecture, and the source's own model card
+tokenizer (`tokenizer.json`; for an imported ELMoForManyLangs model also its
+dictionaries, `assets/tokenizer/char.dic` and `word.dic`) and a model card
+(`README.md`: where the weights came from, their SHA-256, the architecture, and the source's own model card
 when its folder has one). The folder appears only once complete; an existing
 OUT_DIR is kept unless `--overwrite`, and then replaced whole.
 """
@@ -27,11 +28,15 @@ def model_card(backbone, options_file, weight_file):
     """A keras-hub preset's README.md for a model converted from the original files."""
     from elmo_keras import __version__
     from elmo_keras.io.digest import file_digest
+    from elmo_keras.io.options import CODE_POINTS
     from elmo_keras.models.elmo_backbone import backbone_arguments
 
     architecture = "\n".join(f"- `{k}`: {json.dumps(v)}" for k, v in backbone_arguments(backbone.options).items())
+    source = ("an imported ELMoForManyLangs model's files (`elmo-keras import-manylangs`; its `char.dic` and "
+              "`word.dic` are the tokenizer's assets)" if backbone.options.char_cnn.characters == CODE_POINTS
+              else "the original bilm-tf files")
     card = (f"---\nlibrary_name: keras-hub\n---\n# ELMo biLM (`elmo_keras.ElmoBackbone`)\n\n"
-            f"Converted by elmo_keras {__version__} (`elmo-keras to-preset`) from the original bilm-tf files "
+            f"Converted by elmo_keras {__version__} (`elmo-keras to-preset`) from {source} "
             f"`{os.path.basename(options_file)}` and `{os.path.basename(weight_file)}` (SHA-256 "
             f"`{file_digest(weight_file)}`); {backbone.count_params():,} parameters.\n\n"
             f"Load it after `import elmo_keras` (which registers the classes):\n\n"
@@ -50,22 +55,17 @@ def model_card(backbone, options_file, weight_file):
 
 def _to_preset(args):
     from elmo_keras.io.atomic import atomic_directory
-    from elmo_keras.io.options import CODE_POINTS
     from elmo_keras.models.elmo_backbone import ElmoBackbone
     from elmo_keras.models.keras_hub_base import require_keras_hub
-    from elmo_keras.preprocessing.elmo_tokenizer import ElmoTokenizer
+    from elmo_keras.preprocessing.elmo_tokenizer import tokenizer_of_model
 
     require_keras_hub("elmo-keras to-preset")
     if os.path.exists(args.out_dir) and not args.overwrite:
         raise FileExistsError(f"{args.out_dir} exists: pass --overwrite to replace it")
     options_file, weight_file = model_files(args)
     backbone = ElmoBackbone.from_files(options_file, weight_file)
-    if backbone.options.char_cnn.characters == CODE_POINTS:
-        # ElmoTokenizer gives bilm-tf's byte ids; a tokenizer of dictionary ids for keras-hub is not written yet.
-        raise ValueError(f"{options_file}: an imported ELMoForManyLangs model (char_cnn.characters "
-                         f"'code_points') has no keras-hub tokenizer yet; use it with --model, ElmoEmbedder "
-                         f"or export")
-    tokenizer = ElmoTokenizer(max_characters_per_token=backbone.char_cnn.max_characters_per_token)
+    # An imported ELMoForManyLangs model: its char.dic and word.dic go with the tokenizer, as its assets.
+    tokenizer = tokenizer_of_model(backbone.options, options_file)
     with atomic_directory(args.out_dir, replace=True) as folder:
         backbone.save_to_preset(folder)
         tokenizer.save_to_preset(folder)

@@ -11,7 +11,7 @@ from elmo_keras.models.elmo_backbone import ElmoBackbone
 from elmo_keras.models.presets import check_keras_hub_preset, is_keras_hub_preset
 from elmo_keras.models.elmo_text_embedder import HEAD_NAME, MIX_NAME
 from elmo_keras.models.keras_hub_base import require_keras_hub
-from elmo_keras.preprocessing.elmo_tokenizer import ElmoTokenizer
+from elmo_keras.preprocessing.elmo_tokenizer import tokenizer_of_preset
 
 # "auto" compile: Adam at this rate when the biLM is frozen (only the mix and the task's layers train, as
 # in AllenNLP's ELMo tasks); keras-hub's 5e-5, meant for fine-tuning a whole backbone, when it trains too.
@@ -56,7 +56,8 @@ class ElmoTask:
         self.output_dense = keras.layers.Dense(num_classes, activation=activation, name="logits")
 
         # === Functional model ===
-        char_ids = keras.Input(shape=(None, backbone.char_cnn.max_characters_per_token), dtype="int32",
+        # An imported ELMoForManyLangs backbone reads one more id a token, its word id (`CharCNN`).
+        char_ids = keras.Input(shape=(None, backbone.options.char_cnn.token_id_width), dtype="int32",
                                name="char_ids")
         features = self.head(backbone(char_ids))[self.head_output]
         outputs = self.output_dense(self.output_dropout(features))
@@ -84,7 +85,8 @@ class ElmoTask:
 
     @classmethod
     def from_preset(cls, preset, load_weights=True, **kwargs):
-        """Build on `ElmoBackbone.from_preset(preset)` with a whitespace `ElmoTokenizer`, or load a keras-hub preset.
+        """Build on `ElmoBackbone.from_preset(preset)` with a whitespace `ElmoTokenizer` (of the model's
+        dictionaries for an imported ELMoForManyLangs model), or load a keras-hub preset.
 
         Args:
             preset: `"default"`, a released name, a folder of `options.json`
@@ -101,8 +103,8 @@ class ElmoTask:
             check_keras_hub_preset(preset, load_weights)
             return super().from_preset(os.fspath(preset), load_weights=load_weights, **kwargs)
         backbone = ElmoBackbone.from_preset(preset, load_weights=load_weights)
-        tokenizer = ElmoTokenizer(max_characters_per_token=backbone.char_cnn.max_characters_per_token)
-        kwargs.setdefault("preprocessor", cls.preprocessor_cls(tokenizer))
+        if "preprocessor" not in kwargs:
+            kwargs["preprocessor"] = cls.preprocessor_cls(tokenizer_of_preset(preset, backbone.options))
         return cls(backbone=backbone, **kwargs)
 
     def compile(self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs):

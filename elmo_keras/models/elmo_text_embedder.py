@@ -8,7 +8,8 @@ import numpy as np
 
 from elmo_keras.layers.elmo_head import ElmoHead
 from elmo_keras.models.elmo_backbone import ElmoBackbone, token_mask
-from elmo_keras.preprocessing.elmo_tokenizer import ElmoTokenizer
+from elmo_keras.models.presets import is_keras_hub_preset
+from elmo_keras.preprocessing.elmo_tokenizer import ElmoTokenizer, tokenizer_of_preset
 from elmo_keras.registration import check_saved_config
 
 
@@ -131,10 +132,15 @@ class ElmoTextEmbedder(keras.Model):
                 `"medium"`, `"original"`, `"original_5.5b"`, or a directory
                 holding `options.json` and one weights `.hdf5` (see
                 `elmo_keras.models.presets.preset_files`).
-            **kwargs: `tokenizer`, `trainable_backbone`,
-                `scalar_mix_weights`, `hub_outputs`, `name`.
+            **kwargs: `tokenizer` (by default whitespace splitting, through
+                the model's dictionaries for an imported ELMoForManyLangs
+                folder), `trainable_backbone`, `scalar_mix_weights`,
+                `hub_outputs`, `name`.
         """
-        return cls(ElmoBackbone.from_preset(preset), **kwargs)
+        backbone = ElmoBackbone.from_preset(preset)
+        if "tokenizer" not in kwargs and not is_keras_hub_preset(preset):
+            kwargs["tokenizer"] = tokenizer_of_preset(preset, backbone.options)
+        return cls(backbone, **kwargs)
 
     @property
     def scalar_mix(self):

@@ -95,10 +95,26 @@ def read_dictionary(path, markers=()):
     if missing:
         raise DictionaryError(f"{path}: ids are not 0..{len(line_of_id) - 1}: id {missing[0]} is missing "
                               f"(the largest is {max(line_of_id)})")
+    check_markers(vocabulary, markers, path)
+    return vocabulary
+
+
+def check_markers(vocabulary, markers, source):
+    """Raise `DictionaryError` naming `source` and the first of `markers` missing from `vocabulary`."""
     for marker in markers:
         if marker not in vocabulary:
-            raise DictionaryError(f"{path}: missing the entry {marker!r} (expected {', '.join(markers)})")
-    return vocabulary
+            raise DictionaryError(f"{source}: missing the entry {marker!r} (expected {', '.join(markers)})")
+
+
+def write_dictionary(path, vocabulary):
+    """Write `{token: id}` as `token<TAB>id` lines in id order, the file `read_dictionary` reads back."""
+    with open(path, "w", encoding="utf-8") as f:
+        f.writelines(f"{token}\t{i}\n" for token, i in sorted(vocabulary.items(), key=lambda item: item[1]))
+
+
+def dictionary_id_width(max_characters_per_token):
+    """Ids a token: the character slots, then the word id."""
+    return max_characters_per_token + 1
 
 
 class CharDicIds:
@@ -115,7 +131,7 @@ class CharDicIds:
         self.char_to_id = char_to_id
         self.word_to_id = word_to_id
         self.max_characters_per_token = max_characters_per_token
-        self.width = max_characters_per_token + 1
+        self.width = dictionary_id_width(max_characters_per_token)
         # Their swap: the row opens with <eow>'s id and closes with <bow>'s.
         self._open = char_to_id[END_OF_WORD] + 1
         self._close = char_to_id[BEGIN_OF_WORD] + 1

@@ -19,7 +19,8 @@ TensorShape([2, 3, 7])
 
 import tensorflow as tf
 
-from elmo_keras.preprocessing.char_dic_ids import BEGIN_OF_WORD, BOS_TOKEN, END_OF_WORD, EOS_TOKEN, OOV, PAD, CharDicIds
+from elmo_keras.preprocessing.char_dic_ids import (BEGIN_OF_WORD, BOS_TOKEN, END_OF_WORD, EOS_TOKEN, OOV, PAD,
+                                                   CharDicIds, dictionary_id_width)
 
 
 def _table(vocabulary, default):
@@ -42,7 +43,7 @@ class CharDicIdsTF(tf.Module):
     def __init__(self, char_to_id, word_to_id, max_characters_per_token=50, name=None):
         super().__init__(name=name)
         self.max_characters_per_token = max_characters_per_token
-        self.width = max_characters_per_token + 1
+        self.width = dictionary_id_width(max_characters_per_token)
         self.n_characters, self.n_words = len(char_to_id), len(word_to_id)
         self._chars = _table(char_to_id, char_to_id[OOV])
         self._words = _table(word_to_id, word_to_id[OOV])

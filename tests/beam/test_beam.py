@@ -386,3 +386,35 @@ def test_parquet_schema_is_the_documented_one():
         EmbedSentences(layers="middle")
     with pytest.raises(ValueError, match="max_tokens_per_batch"):
         EmbedSentences(max_tokens_per_batch=0)
+
+
+def test_embedder_handler_on_an_imported_manylangs_model(tmp_path):
+    """An imported ELMoForManyLangs model (its dictionaries beside options.json) embeds through Beam as
+    through ElmoEmbedder. The tolerance is the float32 sensitivity of that model (`batching_tolerance` reads
+    bilm-tf's ids only): their own code in float64 and float32, as in tests/io/test_manylangs.py."""
+    import manylangs_models as theirs
+    from reference_bilm import float32_tolerance
+
+    from elmo_keras.models.manylangs import import_manylangs
+
+    folder = theirs.their_model_folder(str(tmp_path / "theirs"))
+    import_manylangs(folder, str(tmp_path / "ours"))
+    files = str(tmp_path / "ours" / "options.json"), str(tmp_path / "ours" / "weights.hdf5")
+    sentences = theirs.SENTENCES
+    their = theirs.their_embedder(folder)
+    float32 = theirs.their_layers(their, sentences)
+    their.model.double()
+    atol = float32_tolerance(theirs.their_layers(their, sentences), float32)
+    ours = ElmoEmbedder(*files)
+    expected = {" ".join(s): v for s, v in zip(sentences, ours.embed_sentences(sentences))}
+    expected[""] = ours.embed_sentence([])
+
+    def close_to(actual):
+        assert sorted(key for key, _ in actual) == sorted(expected)
+        for key, vectors in actual:
+            np.testing.assert_allclose(vectors, expected[key], rtol=0, atol=atol, err_msg=key)
+
+    with beam.Pipeline(runner=FnApiRunner()) as pipeline:
+        records = (pipeline | beam.Create(list(expected))
+                   | EmbedSentences(ElmoEmbedderHandler(*files), max_tokens_per_batch=16))
+        assert_that(records | beam.Map(lambda r: (" ".join(r["tokens"]), r["embedding"])), close_to)

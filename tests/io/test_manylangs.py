@@ -297,10 +297,90 @@ def test_export_of_an_imported_model(small, tmp_path):
         loaded.signatures["char_ids"](char_ids=tf.constant(bad))
 
 
-def test_to_preset_refuses_an_imported_model_clearly(small, tmp_path, capsys):
+# === keras-hub: a preset of an imported model, its tokenizer carrying the dictionaries ===
+
+TEXTS = [" ".join(s) for s in theirs.SENTENCES]
+
+
+@pytest.fixture(scope="module")
+def imported_preset(small, tmp_path_factory):
+    """`elmo-keras to-preset` of the small imported model."""
+    import contextlib
+    import io
+
     from elmo_keras.cli import main
 
-    pytest.importorskip("keras_hub")
-    assert main(["to-preset", str(tmp_path / "preset"), "--model", small[1]]) == 1
-    assert "has no keras-hub tokenizer yet; use it with --model, ElmoEmbedder or export" in capsys.readouterr().err
-    assert not os.path.exists(tmp_path / "preset")
+    pytest.importorskip("keras_hub", reason="needs keras-hub: the keras-hub extra")
+    preset = str(tmp_path_factory.mktemp("preset") / "imported")
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["to-preset", preset, "--model", small[1]]) == 0
+    return preset
+
+
+def test_to_preset_of_an_imported_model_loads_with_every_loader(small, imported_preset):
+    import keras_hub
+
+    from elmo_keras import ElmoBackbone, ElmoTokenizer
+
+    _, out = small
+    assert sorted(os.listdir(os.path.join(imported_preset, "assets", "tokenizer"))) == ["char.dic", "word.dic"]
+    with open(os.path.join(imported_preset, "README.md"), encoding="utf-8") as f:
+        assert "an imported ELMoForManyLangs model's files" in f.read()
+    expected_ids = CharDicIds.from_folder(out).batch(theirs.SENTENCES)
+    for tokenizer in (ElmoTokenizer.from_preset(imported_preset),
+                      keras_hub.models.Tokenizer.from_preset(imported_preset)):
+        assert type(tokenizer) is ElmoTokenizer
+        np.testing.assert_array_equal(np.asarray(tokenizer(TEXTS)), expected_ids)
+    # The same weights, the same computation on the same ids: bit for bit.
+    expected = np.asarray(ElmoBackbone.from_preset(out)(expected_ids)["activations"])
+    for backbone in (ElmoBackbone.from_preset(imported_preset),
+                     keras_hub.models.Backbone.from_preset(imported_preset)):
+        assert type(backbone) is ElmoBackbone
+        np.testing.assert_array_equal(np.asarray(backbone(expected_ids)["activations"]), expected)
+
+
+def test_text_classifier_on_an_imported_model(imported_preset, tmp_path):
+    import keras
+    import keras_hub
+
+    from elmo_keras import ElmoTextClassifier
+
+    keras.utils.set_random_seed(0)
+    classifier = ElmoTextClassifier.from_preset(imported_preset, num_classes=2, dropout=0.0)
+    labels = np.array([0, 1, 0, 1, 0, 1])
+    history = classifier.fit(TEXTS, labels, epochs=10, batch_size=len(TEXTS), verbose=0).history["loss"]
+    assert history[-1] < history[0]
+    expected = classifier.predict(TEXTS, verbose=0)
+    classifier.save_to_preset(str(tmp_path / "classifier"))
+    reloaded = keras_hub.models.TextClassifier.from_preset(str(tmp_path / "classifier"))
+    assert type(reloaded) is ElmoTextClassifier
+    np.testing.assert_array_equal(reloaded.predict(TEXTS, verbose=0), expected)
+
+
+def test_token_classifier_on_an_imported_model(small):
+    import keras
+
+    from elmo_keras import ElmoTokenClassifier
+
+    pytest.importorskip("keras_hub", reason="needs keras-hub: the keras-hub extra")
+    keras.utils.set_random_seed(0)
+    # From the imported folder itself: its dictionaries beside options.json make the tokenizer.
+    tagger = ElmoTokenClassifier.from_preset(small[1], num_classes=3, dropout=0.0)
+    width = max(len(s) for s in theirs.SENTENCES)
+    tokens = np.array([s + [""] * (width - len(s)) for s in theirs.SENTENCES], dtype=object)
+    labels = np.where(tokens == "", -1, np.arange(width) % 3)
+    history = tagger.fit(tokens, labels, epochs=10, batch_size=len(tokens), verbose=0).history["loss"]
+    assert history[-1] < history[0]
+    assert tagger.predict(tokens, verbose=0).shape == (len(tokens), width, 3)
+
+
+def test_text_embedder_of_an_imported_folder_reads_text(small):
+    from elmo_keras import ElmoTextEmbedder
+
+    _, out = small
+    embedder = ElmoTextEmbedder.from_preset(out)  # its tokenizer: the folder's dictionaries
+    ids = CharDicIds.from_folder(out).batch(theirs.SENTENCES)
+    np.testing.assert_array_equal(np.asarray(embedder.tokenizer(TEXTS)), ids)
+    vectors = embedder.predict(TEXTS, batch_size=len(TEXTS), verbose=0)
+    np.testing.assert_array_equal(vectors["elmo"], embedder.predict(ids, batch_size=len(TEXTS), verbose=0)["elmo"])
+    assert vectors["elmo"].shape == (len(TEXTS), max(len(s) for s in theirs.SENTENCES), 16)
