@@ -158,7 +158,8 @@ def _build_embed(sub):
     add_model_arguments(p)
     add_tokenizer_argument(p)
     p.add_argument("--batch-size", type=positive_int, default=64,
-                   help="rows per batch: sentences, or rows of packed short sentences (default 64)")
+                   help="sentences per batch; packed short sentences share rows of up to "
+                        "max-tokens-per-batch / batch-size positions, as many rows as that budget allows (default 64)")
     p.add_argument("--max-tokens-per-batch", type=positive_int, default=8192,
                    help="at most this many padded token positions (sentences x longest + 2) per batch, "
                         "which bounds memory; a longer sentence is a batch of its own (default 8192; "

@@ -32,8 +32,8 @@ from elmo_keras.models.bilm_files import load_bilm
 # from this module at call time (and passed to `elmo_keras.file_embedding`), so
 # that patching it here changes the windows.
 from elmo_keras.preprocessing.batching import (DEFAULT_MAX_TOKENS_PER_BATCH, LENGTH_BUCKET,  # noqa: F401
-                                               ROW_BUCKET, WINDOW_MAX_TOKENS, budget_batches, padded_length,
-                                               plan_chunks, row_bucket)
+                                               ROW_BUCKET, WINDOW_MAX_TOKENS, budget_batches, packed_batches,
+                                               padded_length, plan_chunks, row_bucket)
 from elmo_keras.preprocessing.char_ids import (BOS_TOKEN, EOS_TOKEN, CharIdCache, token_to_char_ids,
                                                trim_padding_characters)
 from elmo_keras.preprocessing.char_dic_ids import BOS_TOKEN as DIC_BOS_TOKEN
@@ -66,8 +66,9 @@ class ElmoEmbedder:
         options_file: path of the original `options.json`; with
             `weight_file`, None for the model bundled in `savedmodels/default`.
         weight_file: path of the original weights `.hdf5`.
-        batch_size: int. Sentences per batch (rows per batch when
-            `embed_sentences` packs sentences; see `pack_sentences`).
+        batch_size: int. Sentences per batch (when `embed_sentences`
+            packs sentences, rows are up to `max_tokens_per_batch //
+            batch_size` positions long; see `pack_sentences`).
         stateful: bool. Carry LSTM states per batch row from one
             `embed_batch` call to the next, as the original bilm-tf does;
             sentences are then never reordered. Default stateless: each
@@ -85,9 +86,12 @@ class ElmoEmbedder:
         pack_sentences: True, False or "auto" (the same as True). Without
             state, put short sentences end to end in shared rows (each still
             contextualised on its own), so that the LSTMs run on less padding
-            (with the token cache); `embed_sentences` then fills batches of
-            `batch_size` rows rather than sentences. Measured on real text at
-            every size (`benchmarks/bench_vs_bilm_tf.py`, RESULTS.md).
+            (with the token cache). `embed_sentences` then packs a whole
+            sort window into rows of one length (`packed_batches`) and
+            gives a batch as many rows as `max_tokens_per_batch` allows, as
+            a time step costs a fixed part plus a part per row. Measured on
+            real text at every size (`benchmarks/bench_vs_bilm_tf.py`,
+            RESULTS.md).
         max_tokens_per_batch: int or None. Without state, a batch holds
             sentences x padded length (the longest sentence + `<S>` and
             `</S>`, rounded up to a multiple of `LENGTH_BUCKET`) of at most
@@ -215,9 +219,11 @@ class ElmoEmbedder:
             cache.popitem(last=False)
         return out
 
-    def _activations(self, batch, max_tokens=None):
+    def _activations(self, batch, max_tokens=None, packing=None):
         """Activations (rows, layers, time, dim) with boundaries, and where each sentence is.
 
+        `packing`: None, or `(time, rows)` as `packed_batches` plans them
+        (indices into `batch`); None packs the batch here.
         Returns `(activations, placement)`: sentence k is at row
         `placement[k][0]`, its `<S>` at position `placement[k][1]`.
         """
@@ -229,13 +235,13 @@ class ElmoEmbedder:
         distinct = list(dict.fromkeys(t for row in rows for t in row))
         table = np.concatenate([np.zeros((1, self.dim // 2), np.float32), self._vectors_for(distinct)])
         position = {t: i + 1 for i, t in enumerate(distinct)}
-        time = self._padded_length(batch)
+        time, layout = (self._padded_length(batch), None) if packing is None else packing
         if not self.pack_sentences:
             # One sentence a row, in order (stateful: row k continues row k).
             layout = [[(k, 0)] for k in range(len(batch))]
             n_rows = len(batch)
         else:
-            layout = pack_rows([len(row) for row in rows], time)
+            layout = layout or pack_rows([len(row) for row in rows], time)
             n_rows = row_bucket(len(layout))
             if max_tokens is not None and n_rows * time > max_tokens >= len(layout) * time:
                 n_rows = len(layout)  # the bucket's extra rows would break the budget
@@ -275,10 +281,11 @@ class ElmoEmbedder:
         """
         return self._embed_batch(batch, max_tokens=self.max_tokens_per_batch)
 
-    def _embed_batch(self, batch, *, max_tokens):
+    def _embed_batch(self, batch, *, max_tokens, packing=None):
         """`embed_batch` whose packed rows stay within `max_tokens` positions (None: no budget).
 
-        `embed_sentences` passes its own budget, which may differ from the embedder's.
+        `embed_sentences` passes its own budget, which may differ from the
+        embedder's, and its own `packing` (see `_activations`).
         """
         if not batch:
             return []
@@ -291,7 +298,7 @@ class ElmoEmbedder:
             results = dict(zip(rest, self._embed_batch([batch[i] for i in rest], max_tokens=max_tokens)))
             results.update((i, self._long_line(batch[i], max_tokens).array()) for i in long)
             return [results[i] for i in range(len(batch))]
-        activations, placement = self._activations(batch, max_tokens)
+        activations, placement = self._activations(batch, max_tokens, packing)
         activations = np.asarray(activations, dtype=np.float32)
         return [np.ascontiguousarray(activations[r, :, offset + 1 : offset + len(s) + 1])
                 for (r, offset), s in zip(placement, batch)]
@@ -392,12 +399,21 @@ class ElmoEmbedder:
                 yield from self._embed_batch(chunk[start : start + batch_size], max_tokens=budget)
             return
         results = [None] * len(chunk)
-        packed = self.pack_sentences and bool(self.token_cache_size)
-        for indices in budget_batches([len(s) for s in chunk], batch_size, budget, packed=packed):
+        lengths = [len(s) for s in chunk]
+        if self.pack_sentences and self.token_cache_size:
+            plan = [([i for row in rows for i, _ in row], (time, rows))
+                    for time, rows in packed_batches(lengths, batch_size, budget)]
+        else:
+            plan = [(indices, None) for indices in budget_batches(lengths, batch_size, budget)]
+        for indices, packing in plan:
             if len(indices) == 1 and self._is_long(chunk[indices[0]], budget):
                 results[indices[0]] = self._long_line(chunk[indices[0]], budget)
                 continue
-            for i, emb in zip(indices, self._embed_batch([chunk[i] for i in indices], max_tokens=budget)):
+            if packing is not None:  # indices into the batch
+                local = {i: k for k, i in enumerate(indices)}
+                packing = (packing[0], [[(local[i], offset) for i, offset in row] for row in packing[1]])
+            batch = [chunk[i] for i in indices]
+            for i, emb in zip(indices, self._embed_batch(batch, max_tokens=budget, packing=packing)):
                 results[i] = emb
         yield from results
 

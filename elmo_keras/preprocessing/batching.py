@@ -4,6 +4,8 @@ Pure functions of sentence lengths, so that a plan (and the compiled shapes
 it leads to) is the same on every run; `elmo_keras.embedder` carries them out.
 """
 
+from elmo_keras.preprocessing.packing import pack_rows
+
 # Token counts are padded up to a multiple of this, so that compiled
 # functions are reused across batches of similar length.
 LENGTH_BUCKET = 8
@@ -80,6 +82,56 @@ def budget_batches(lengths, batch_size, max_tokens_per_batch, packed=False, time
         positions += boundary_length(lengths[index])
     if batch:
         batches.append(batch)
+    return batches
+
+
+def packed_batches(lengths, batch_size, max_tokens_per_batch):
+    """Cut sentences of `lengths` tokens into stateless batches of packed rows.
+
+    The plan of `ElmoEmbedder.embed_sentences` when it packs sentences. The
+    LSTMs' work is time steps x rows, and a step costs a fixed part (reading
+    the weights) plus a part per row, so the plan fills the rows and puts
+    as many rows in a step as the budget allows. Every sentence (with `<S>`
+    and `</S>`) whose padded length is at most a row's capacity goes into
+    rows of one length, the padded length of the longest of them,
+    first-fit decreasing (`pack_rows`). The capacity is
+    `max_tokens_per_batch // batch_size` (down to a multiple of
+    `LENGTH_BUCKET`), so that a batch holds at least `batch_size` rows. The
+    rows are cut into batches of as many rows as the budget allows (a
+    multiple of `ROW_BUCKET`; without a budget, `batch_size` rows and no
+    cap on the capacity). The longer sentences are batched as
+    `budget_batches` batches them (`packed=True`), each batch in rows of
+    its own padded length; one longer than the budget is a batch of its own.
+
+    Returns a list of `(time, rows)`: the batch's padded length and its
+    rows, each a list of `(index, offset)` (sentence `index` starts at
+    position `offset` of the row).
+
+    >>> packed_batches([5, 1, 3, 4, 12], batch_size=2, max_tokens_per_batch=16)
+    [(8, [[(0, 0)], [(3, 0)]]), (8, [[(2, 0), (1, 5)]]), (16, [[(4, 0)]])]
+    >>> packed_batches([5, 1, 3, 4, 12], batch_size=2, max_tokens_per_batch=None)
+    [(16, [[(4, 0)], [(0, 0), (3, 7), (1, 13)]]), (16, [[(2, 0)]])]
+    """
+    if max_tokens_per_batch is None:
+        capacity = None
+    else:
+        capacity = max(LENGTH_BUCKET, max_tokens_per_batch // batch_size // LENGTH_BUCKET * LENGTH_BUCKET)
+    fits = [i for i, n in enumerate(lengths) if capacity is None or padded_length(n) <= capacity]
+    batches = []
+    if fits:
+        time = max(padded_length(lengths[i]) for i in fits)
+        rows = [[(fits[k], offset) for k, offset in row]
+                for row in pack_rows([boundary_length(lengths[i]) for i in fits], time)]
+        size = batch_size if max_tokens_per_batch is None else max(1, max_tokens_per_batch // time)
+        if size > ROW_BUCKET:
+            size -= size % ROW_BUCKET
+        batches += [(time, rows[start : start + size]) for start in range(0, len(rows), size)]
+    longer = [i for i, n in enumerate(lengths) if capacity is not None and padded_length(n) > capacity]
+    for batch in budget_batches([lengths[i] for i in longer], batch_size, max_tokens_per_batch, packed=True):
+        indices = [longer[k] for k in batch]
+        time = padded_length(max(lengths[i] for i in indices))
+        rows = pack_rows([boundary_length(lengths[i]) for i in indices], time)
+        batches.append((time, [[(indices[k], offset) for k, offset in row] for row in rows]))
     return batches
 
 
