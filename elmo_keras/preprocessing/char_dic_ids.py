@@ -112,6 +112,11 @@ def write_dictionary(path, vocabulary):
         f.writelines(f"{token}\t{i}\n" for token, i in sorted(vocabulary.items(), key=lambda item: item[1]))
 
 
+def model_dictionaries_folder(options_file):
+    """The folder of an imported ELMoForManyLangs model's `char.dic` and `word.dic`: its `options.json`'s."""
+    return os.path.dirname(os.path.abspath(options_file))
+
+
 def dictionary_id_width(max_characters_per_token):
     """Ids a token: the character slots, then the word id."""
     return max_characters_per_token + 1
