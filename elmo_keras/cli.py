@@ -27,9 +27,9 @@ import warnings
 
 from elmo_keras.arguments import positive_int
 from elmo_keras.backends import missing_backend_error
-from elmo_keras.compilation_cache import enable_compilation_cache, enabled_by_environment
 from elmo_keras.cli_arguments import (add_common_arguments, add_model_arguments, add_overwrite_argument,
                                       add_tokenizer_argument, model_files)
+from elmo_keras.compilation_cache import enable_compilation_cache, enabled_by_environment
 
 # Errors that describe bad input: shown as a message, never as a traceback.
 USER_ERRORS = (FileNotFoundError, ValueError, OSError)

@@ -12,8 +12,6 @@ Example:
 """
 
 import collections
-import functools
-import os
 
 import keras
 import numpy as np
@@ -34,11 +32,8 @@ from elmo_keras.models.bilm_files import load_bilm
 from elmo_keras.preprocessing.batching import (DEFAULT_MAX_TOKENS_PER_BATCH, LENGTH_BUCKET,  # noqa: F401
                                                ROW_BUCKET, WINDOW_MAX_TOKENS, budget_batches, packed_batches,
                                                padded_length, plan_chunks, row_bucket)
-from elmo_keras.preprocessing.char_ids import (BOS_TOKEN, EOS_TOKEN, CharIdCache, token_to_char_ids,
-                                               trim_padding_characters)
-from elmo_keras.preprocessing.char_dic_ids import BOS_TOKEN as DIC_BOS_TOKEN
-from elmo_keras.preprocessing.char_dic_ids import EOS_TOKEN as DIC_EOS_TOKEN
-from elmo_keras.preprocessing.char_dic_ids import CharDicIds
+from elmo_keras.preprocessing.char_dic_ids import CharDicIds, model_dictionaries_folder
+from elmo_keras.preprocessing.char_ids import CharIds
 from elmo_keras.preprocessing.packing import pack_rows
 from elmo_keras.preprocessing.split import check_splitter, split_sentence
 from elmo_keras.pretrained import resolve_model_files
@@ -144,17 +139,12 @@ class ElmoEmbedder:
         self.dim = self.options.output_dim
         cnn = self.options.char_cnn
         self._ids_width = cnn.token_id_width
+        # The ids of tokens and sentences: bilm-tf's bytes, or an imported ELMoForManyLangs model's dictionaries.
         if cnn.characters == CODE_POINTS:
-            # An imported ELMoForManyLangs model: its dictionaries lie beside options.json.
-            self._char_ids = CharDicIds.from_folder(os.path.dirname(os.path.abspath(options_file)),
-                                                    cnn.max_characters_per_token)
-            self._token_ids = self._char_ids.token
-            self._boundaries = (DIC_BOS_TOKEN, DIC_EOS_TOKEN)
+            self._token_ids = CharDicIds.from_folder(model_dictionaries_folder(options_file),
+                                                     cnn.max_characters_per_token)
         else:
-            self._char_ids = CharIdCache(cnn.max_characters_per_token)
-            self._token_ids = functools.partial(token_to_char_ids,
-                                                max_characters_per_token=cnn.max_characters_per_token)
-            self._boundaries = (BOS_TOKEN, EOS_TOKEN)
+            self._token_ids = CharIds(cnn.max_characters_per_token)
         self.token_cache_size = token_cache_size
         self._token_vectors = collections.OrderedDict()
         self.pack_sentences = bool(pack_sentences) and not stateful
@@ -191,7 +181,7 @@ class ElmoEmbedder:
     def _char_id_batch(self, batch):
         ids = np.zeros((len(batch), self._padded_length(batch), self._ids_width), dtype=np.int32)
         for k, sentence in enumerate(batch):
-            ids[k, : len(sentence) + 2] = self._char_ids.sentence(sentence)
+            ids[k, : len(sentence) + 2] = self._token_ids.sentence(sentence)
         return ids
 
     def _vectors_for(self, tokens):
@@ -204,9 +194,8 @@ class ElmoEmbedder:
             part = missing[start : start + CHAR_CNN_MAX_TOKENS]
             padded = -(-len(part) // TOKEN_BUCKET) * TOKEN_BUCKET
             ids = np.zeros((1, padded, self._ids_width), dtype=np.int32)
-            ids[0, : len(part)] = [self._token_ids(t) for t in part]
-            if self.options.char_cnn.characters != CODE_POINTS:  # code points pad with <pad>, which is no 0
-                ids = trim_padding_characters(ids, self._widest_filter)
+            ids[0, : len(part)] = [self._token_ids.token(t) for t in part]
+            ids = self._token_ids.trim_padding(ids, self._widest_filter)
             vectors = np.asarray(self._token_encoder.predict_on_batch(ids), dtype=np.float32)[0]
             computed.update(zip(part, vectors))
         out = np.stack([cache[t] if t in cache else computed[t] for t in tokens])
@@ -230,7 +219,7 @@ class ElmoEmbedder:
         if not self.token_cache_size and len(batch) * self._padded_length(batch) <= CHAR_CNN_MAX_TOKENS:
             activations = self.model.predict_on_batch(self._char_id_batch(batch))["activations"]
             return activations, [(k, 0) for k in range(len(batch))]
-        bos, eos = self._boundaries
+        bos, eos = self._token_ids.boundaries
         rows = [[bos] + list(s) + [eos] for s in batch]
         distinct = list(dict.fromkeys(t for row in rows for t in row))
         table = np.concatenate([np.zeros((1, self.dim // 2), np.float32), self._vectors_for(distinct)])
@@ -269,7 +258,7 @@ class ElmoEmbedder:
                 self._direction_block.jit_compile = self._jit_compile
         lstm = self.options.lstm
         return LongLine(list(sentence), self._vectors_for, self._direction_block, max_tokens, lstm.n_layers,
-                        lstm.dim, lstm.projection_dim, boundaries=self._boundaries)
+                        lstm.dim, lstm.projection_dim, boundaries=self._token_ids.boundaries)
 
     def embed_batch(self, batch):
         """Embed a list of token lists; return one array per sentence.

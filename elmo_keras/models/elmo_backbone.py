@@ -13,9 +13,7 @@ from elmo_keras.layers.bilstm import BiLSTM
 from elmo_keras.layers.char_cnn import CharCNN
 from elmo_keras.layers.initializers import weights_to_be_loaded
 from elmo_keras.models.keras_hub_base import Backbone, require_keras_hub
-# `preset_files` and `DEFAULT_PRESET` stay importable from here, as before.
-from elmo_keras.models.presets import DEFAULT_PRESET, check_keras_hub_preset, is_keras_hub_preset  # noqa: F401
-from elmo_keras.models.presets import preset_files
+from elmo_keras.models.presets import check_keras_hub_preset, is_keras_hub_preset, preset_files
 from elmo_keras.models.weight_layout import load_weights
 from elmo_keras.registration import check_saved_config
 

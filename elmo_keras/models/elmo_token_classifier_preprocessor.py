@@ -49,11 +49,11 @@ class ElmoTokenClassifierPreprocessor(Preprocessor):
     def call(self, x, y=None, sample_weight=None):
         tf = _tf_modules()[0]
         char_ids = self.tokenizer(x)
-        if not isinstance(x, tf.RaggedTensor):
-            tokens = tf.convert_to_tensor(x, dtype=tf.string)
-            if tokens.shape.rank == 2:  # padded tokens: keep their width, so every batch's scores stack
-                extra = tf.shape(tokens)[1] + 2 - tf.shape(char_ids)[1]
-                char_ids = tf.pad(char_ids, [[0, 0], [0, extra], [0, 0]])
+        tokens = None if isinstance(x, tf.RaggedTensor) else tf.convert_to_tensor(x, dtype=tf.string)
+        padded = tokens is not None and tokens.shape.rank == 2  # padded tokens, not ragged ones or sentences
+        if padded:  # keep their width, so every batch's scores stack
+            extra = tf.shape(tokens)[1] + 2 - tf.shape(char_ids)[1]
+            char_ids = tf.pad(char_ids, [[0, 0], [0, extra], [0, 0]])
         if y is None:
             return keras.utils.pack_x_y_sample_weight(char_ids, None, sample_weight)
         n_tokens = tf.shape(char_ids)[1] - 2
@@ -61,10 +61,8 @@ class ElmoTokenClassifierPreprocessor(Preprocessor):
         def aligned(values, default):
             if not isinstance(values, tf.RaggedTensor):
                 values = tf.convert_to_tensor(values)
-                if not isinstance(x, tf.RaggedTensor) and tf.convert_to_tensor(x).dtype == tf.string:
-                    tokens = tf.convert_to_tensor(x)
-                    if tokens.shape.rank == 2:  # the tokenizer drops "" tokens: drop their labels too
-                        values = tf.ragged.boolean_mask(values, tf.not_equal(tokens, ""))
+                if padded:  # the tokenizer drops "" tokens: drop their labels too
+                    values = tf.ragged.boolean_mask(values, tf.not_equal(tokens, ""))
             if isinstance(values, tf.RaggedTensor):
                 values = values.to_tensor(default_value=default)
             width = tf.shape(values)[1]

@@ -112,6 +112,11 @@ def write_dictionary(path, vocabulary):
         f.writelines(f"{token}\t{i}\n" for token, i in sorted(vocabulary.items(), key=lambda item: item[1]))
 
 
+def model_dictionaries_folder(options_file):
+    """The folder of an imported ELMoForManyLangs model's `char.dic` and `word.dic`: its `options.json`'s."""
+    return os.path.dirname(os.path.abspath(options_file))
+
+
 def dictionary_id_width(max_characters_per_token):
     """Ids a token: the character slots, then the word id."""
     return max_characters_per_token + 1
@@ -120,12 +125,17 @@ def dictionary_id_width(max_characters_per_token):
 class CharDicIds:
     """Shifted char and word ids of tokens for an ELMoForManyLangs model (see the module).
 
+    It has the interface of `elmo_keras.preprocessing.char_ids.CharIds`:
+    `token`, `sentence`, `boundaries` and `trim_padding`.
+
     Args:
         char_to_id: dict. The character dictionary (`read_dictionary` of `char.dic`).
         word_to_id: dict. The word dictionary (`word.dic`).
         max_characters_per_token: int. Character slots a token (their
             `max_characters_per_token`, 50 in every released model).
     """
+
+    boundaries = (BOS_TOKEN, EOS_TOKEN)  # the sentence tokens
 
     def __init__(self, char_to_id, word_to_id, max_characters_per_token=50):
         self.char_to_id = char_to_id
@@ -162,6 +172,10 @@ class CharDicIds:
     def sentence(self, tokens):
         """Ids of `<bos>`, the tokens and `<eos>`: int32 (len(tokens) + 2, max_characters_per_token + 1)."""
         return np.stack([self.token(t) for t in [BOS_TOKEN, *tokens, EOS_TOKEN]])
+
+    def trim_padding(self, ids, widest_filter):
+        """`ids` whole: the padding is `<pad>`'s id, not a fixed mark, and the word id is the last slot."""
+        return ids
 
     def batch(self, sentences):
         """Ids of sentences, padded with all-zero rows: int32 (batch, longest + 2, max_characters_per_token + 1)."""

@@ -88,10 +88,7 @@ def tokens_to_char_ids(tokens, max_characters_per_token=MAX_CHARACTERS_PER_TOKEN
 
     The sentence is wrapped in `<S>` and `</S>`.
     """
-    rows = [_boundary_ids(BEGIN_OF_SENTENCE, max_characters_per_token)]
-    rows.extend(token_to_char_ids(t, max_characters_per_token) for t in tokens)
-    rows.append(_boundary_ids(END_OF_SENTENCE, max_characters_per_token))
-    return np.stack(rows)
+    return CharIds(max_characters_per_token).sentence(tokens)
 
 
 def batch_to_ids(batch, max_characters_per_token=MAX_CHARACTERS_PER_TOKEN):
@@ -144,8 +141,48 @@ def trim_padding_characters(char_ids, widest_filter, bucket=8):
     return char_ids[..., : min(keep, slots)]
 
 
-class CharIdCache:
-    """Memoises `token_to_char_ids` for a vocabulary of frequent tokens.
+class CharIds:
+    """bilm-tf's ids of tokens and sentences (`token_to_char_ids`), nothing kept.
+
+    The interface of the model's token ids, shared with
+    `elmo_keras.preprocessing.char_dic_ids.CharDicIds`: `token`,
+    `sentence`, `boundaries` and `trim_padding`.
+
+    Args:
+        max_characters_per_token: int. Slots per token.
+
+    Example:
+
+    >>> CharIds().sentence(["a", "a"]).shape
+    (4, 50)
+    """
+
+    boundaries = (BOS_TOKEN, EOS_TOKEN)  # the sentence tokens
+
+    def __init__(self, max_characters_per_token=MAX_CHARACTERS_PER_TOKEN):
+        self.max_characters_per_token = max_characters_per_token
+
+    def token(self, token):
+        """The ids of one token: int32 (max_characters_per_token,)."""
+        return token_to_char_ids(token, self.max_characters_per_token)
+
+    def sentence(self, tokens):
+        """Ids of `<S>`, the tokens and `</S>`: int32 (len(tokens) + 2, max_characters_per_token)."""
+        n = self.max_characters_per_token
+        rows = [_boundary_ids(BEGIN_OF_SENTENCE, n)]
+        rows.extend(self.token(t) for t in tokens)
+        rows.append(_boundary_ids(END_OF_SENTENCE, n))
+        return np.stack(rows)
+
+    def trim_padding(self, ids, widest_filter):
+        """`trim_padding_characters` of token ids (..., max_characters_per_token)."""
+        return trim_padding_characters(ids, widest_filter)
+
+
+class CharIdCache(CharIds):
+    """`CharIds` that memoises `token_to_char_ids`, for a vocabulary of frequent tokens.
+
+    Every distinct token is kept: for a bounded vocabulary only.
 
     Args:
         max_characters_per_token: int. Slots per token.
@@ -158,19 +195,12 @@ class CharIdCache:
     """
 
     def __init__(self, max_characters_per_token=MAX_CHARACTERS_PER_TOKEN):
-        self.max_characters_per_token = max_characters_per_token
+        super().__init__(max_characters_per_token)
         self._ids = {}
 
     def token(self, token):
         ids = self._ids.get(token)
         if ids is None:
-            ids = token_to_char_ids(token, self.max_characters_per_token)
+            ids = super().token(token)
             self._ids[token] = ids
         return ids
-
-    def sentence(self, tokens):
-        n = self.max_characters_per_token
-        rows = [_boundary_ids(BEGIN_OF_SENTENCE, n)]
-        rows.extend(self.token(t) for t in tokens)
-        rows.append(_boundary_ids(END_OF_SENTENCE, n))
-        return np.stack(rows)

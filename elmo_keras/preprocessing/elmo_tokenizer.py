@@ -9,8 +9,8 @@ from elmo_keras.io.options import CODE_POINTS, UTF8_BYTES
 from elmo_keras.models.elmo_backbone import ElmoBackbone
 from elmo_keras.models.keras_hub_base import Tokenizer
 from elmo_keras.preprocessing.char_dic_ids import (CHAR_DIC, CHAR_MARKERS, WORD_DIC, WORD_MARKERS, CharDicIds,
-                                                   DictionaryError, check_markers, dictionary_id_width, read_dictionary,
-                                                   write_dictionary)
+                                                   DictionaryError, check_markers, dictionary_id_width,
+                                                   model_dictionaries_folder, read_dictionary, write_dictionary)
 from elmo_keras.preprocessing.char_ids import MAX_CHARACTERS_PER_TOKEN, N_CHARACTER_CODES
 from elmo_keras.preprocessing.split import GRAPH_SPLITTERS, MOSES
 
@@ -54,7 +54,7 @@ def tokenizer_of_model(options, options_file, **kwargs):
     """
     cnn = options.char_cnn
     if cnn.characters == CODE_POINTS:
-        folder = os.path.dirname(os.path.abspath(options_file))
+        folder = model_dictionaries_folder(options_file)
         kwargs.update(char_dictionary=os.path.join(folder, CHAR_DIC), word_dictionary=os.path.join(folder, WORD_DIC))
     return ElmoTokenizer(max_characters_per_token=cnn.max_characters_per_token, **kwargs)
 

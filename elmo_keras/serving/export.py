@@ -76,6 +76,7 @@ from elmo_keras.models.bilm import get_bilstm
 from elmo_keras.models.bilm import get_char_cnn
 from elmo_keras.models.bilm_files import load_bilm
 from elmo_keras.models.elmo_text_embedder import ElmoTextEmbedder
+from elmo_keras.preprocessing.char_dic_ids import model_dictionaries_folder
 from elmo_keras.preprocessing.char_dic_ids_tf import char_dic_ids_tf_of_folder
 from elmo_keras.preprocessing.char_ids import MAX_CHARACTERS_PER_TOKEN
 from elmo_keras.serving.ops import saved_model_non_core_ops, saved_model_op_types
@@ -282,7 +283,7 @@ def export_savedmodel(options_file, weight_file, out_dir, version=1, tokenizer="
     bilm = load_bilm(options_file, weight_file)
     token_ids = None
     if bilm.options.char_cnn.characters == CODE_POINTS:  # an imported ELMoForManyLangs model
-        token_ids = char_dic_ids_tf_of_folder(os.path.dirname(os.path.abspath(options_file)),
+        token_ids = char_dic_ids_tf_of_folder(model_dictionaries_folder(options_file),
                                               bilm.options.char_cnn.max_characters_per_token)
     return export_bilm(bilm, out_dir, version=version, tokenizer=tokenizer,
                        scalar_mix_weights=scalar_mix_weights, warmup=warmup, overwrite=overwrite,
