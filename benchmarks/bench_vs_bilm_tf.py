@@ -533,8 +533,8 @@ def run(args):
         f"Batching: `bilm-tf`, `AllenNLP`, `elmo_keras TF`, `JAX`, `PyTorch`: the same batches of {args.batch_size} "
         f"consecutive sentences in text order (`embed_batch` each); `bilm-tf sorted`: batches of "
         f"{args.batch_size} after sorting the whole text by length (bilm-tf at its best with that batch size); "
-        "`... stream`: the whole text to `ElmoEmbedder.embed_sentences` (its own batching: windows sorted by "
-        f"length, packed rows, at most {args.batch_size} rows a batch, the token budget).",
+        "`... stream`: the whole text to `ElmoEmbedder.embed_sentences` (its own batching, `packed_batches`: "
+        "a sort window packed into rows of one length, as many rows a batch as the token budget allows).",
         "Every implementation: one timed pass "
         + ("after a warm-up batch of other sentences, an untimed priming pass over the timed sentences (it "
            "compiles every shape) and the token cache put back to its state after the warm-up batch."
