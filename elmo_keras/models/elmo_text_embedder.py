@@ -6,6 +6,7 @@ import warnings
 import keras
 import numpy as np
 
+from elmo_keras.io.options import CODE_POINTS
 from elmo_keras.layers.elmo_head import ElmoHead
 from elmo_keras.models.elmo_backbone import ElmoBackbone, token_mask
 from elmo_keras.models.presets import is_keras_hub_preset
@@ -57,7 +58,11 @@ class ElmoTextEmbedder(keras.Model):
     Args:
         backbone: `ElmoBackbone`, stateless. It is shared, not copied.
         tokenizer: `ElmoTokenizer` or None (whitespace splitting, as
-            `str.split()`).
+            `str.split()`, into bilm-tf's byte ids). An imported
+            ELMoForManyLangs backbone reads the ids of its model's
+            `char.dic` and `word.dic`, which it does not hold: None then
+            takes char ids only, and text raises until a tokenizer of those
+            dictionaries is given (`from_preset` of the folder gives it).
         trainable_backbone: bool. Fine-tune the biLM too. By default it is
             frozen: only the mix weights and scale train, and no gradient is
             computed through the LSTMs.
@@ -98,7 +103,7 @@ class ElmoTextEmbedder(keras.Model):
         max_chars = backbone.char_cnn.max_characters_per_token
 
         # === Layers ===
-        if tokenizer is None:
+        if tokenizer is None and backbone.options.char_cnn.characters != CODE_POINTS:
             tokenizer = ElmoTokenizer(max_characters_per_token=max_chars)
         n_layers = backbone.bilstm.n_layers
         head = ElmoHead(n_layers + 1, stop_gradient=not trainable_backbone, scalar_mix_weights=scalar_mix_weights,
@@ -172,12 +177,22 @@ class ElmoTextEmbedder(keras.Model):
             features = spec[0] if isinstance(spec, tuple) else spec
             if getattr(features, "dtype", None) != tf.string:
                 return x
+            tokenizer = self._text_tokenizer()
             if isinstance(spec, tuple):
-                return x.map(lambda text, *rest: (self.tokenizer(text), *rest))
-            return x.map(self.tokenizer)
+                return x.map(lambda text, *rest: (tokenizer(text), *rest))
+            return x.map(tokenizer)
         if _is_text(x):
-            return np.asarray(self.tokenizer(x))
+            return np.asarray(self._text_tokenizer()(x))
         return x
+
+    def _text_tokenizer(self):
+        if self.tokenizer is None:
+            raise ValueError(
+                "ElmoTextEmbedder: this backbone reads the ids of an imported model's char.dic and word.dic, "
+                "and no tokenizer of them was given, so it takes char ids, not text. Pass "
+                "tokenizer=ElmoTokenizer(char_dictionary='<model>/char.dic', word_dictionary='<model>/word.dic'), "
+                "or load it with ElmoTextEmbedder.from_preset('<model folder>').")
+        return self.tokenizer
 
     def fit(self, x=None, y=None, validation_data=None, **kwargs):
         """`keras.Model.fit`, taking sentences (strings) as well as char ids."""

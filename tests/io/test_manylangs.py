@@ -384,3 +384,24 @@ def test_text_embedder_of_an_imported_folder_reads_text(small):
     vectors = embedder.predict(TEXTS, batch_size=len(TEXTS), verbose=0)
     np.testing.assert_array_equal(vectors["elmo"], embedder.predict(ids, batch_size=len(TEXTS), verbose=0)["elmo"])
     assert vectors["elmo"].shape == (len(TEXTS), max(len(s) for s in theirs.SENTENCES), 16)
+
+
+def test_text_embedder_built_on_an_imported_backbone_takes_text_only_through_its_dictionaries(small):
+    """The backbone does not hold char.dic / word.dic: without their tokenizer, text is refused, not misread."""
+    from elmo_keras import ElmoBackbone, ElmoTextEmbedder, ElmoTokenizer
+
+    _, out = small
+    backbone = ElmoBackbone.from_preset(out)
+    ids = CharDicIds.from_folder(out).batch(theirs.SENTENCES)
+    ids_only = ElmoTextEmbedder(backbone)
+    assert ids_only.predict(ids, batch_size=len(TEXTS), verbose=0)["elmo"].shape[0] == len(TEXTS)
+    with pytest.raises(ValueError, match=r"char\.dic and word\.dic.*from_preset"):
+        ids_only.predict(TEXTS, verbose=0)
+    tokenizer = ElmoTokenizer(char_dictionary=os.path.join(out, "char.dic"),
+                              word_dictionary=os.path.join(out, "word.dic"))
+    embedder = ElmoTextEmbedder(backbone, tokenizer=tokenizer)
+    np.testing.assert_array_equal(np.asarray(embedder.tokenizer(TEXTS)), ids)
+    np.testing.assert_array_equal(embedder.predict(TEXTS, batch_size=len(TEXTS), verbose=0)["elmo"],
+                                  embedder.predict(ids, batch_size=len(TEXTS), verbose=0)["elmo"])
+    config = ids_only.get_config()
+    assert config["tokenizer"] is None and type(ids_only).from_config(config).tokenizer is None
