@@ -41,9 +41,12 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from elmo_keras.preprocessing.batching import boundary_length, padded_length
+from elmo_keras.preprocessing.char_dic_ids import CHAR_DIC, WORD_DIC
 from elmo_keras.serving.tokens_model import load_tokens_signature, pick_savedmodel_dir
 
 METRICS_NAMESPACE = "elmo_keras"
+# Files of an imported ELMoForManyLangs model beside its options.json.
+DICTIONARIES = (CHAR_DIC, WORD_DIC)
 
 
 def is_local_path(path):
@@ -167,6 +170,12 @@ class ElmoEmbedderHandler(_ElmoHandler):
         if is_local_path(options_file) and is_local_path(weight_file):
             return options_file, weight_file
         folder = tempfile.mkdtemp(prefix="elmo_keras_model_")
+        if not is_local_path(options_file):
+            # An imported ELMoForManyLangs model reads its dictionaries from beside options.json.
+            remote_folder = options_file.rstrip("/").rsplit("/", 1)[0]
+            for name in DICTIONARIES:
+                if FileSystems.exists(FileSystems.join(remote_folder, name)):
+                    _local_copy(FileSystems.join(remote_folder, name), folder)
         return _local_copy(options_file, folder), _local_copy(weight_file, folder)
 
     def load_model(self):

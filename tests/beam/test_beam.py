@@ -24,6 +24,7 @@ beam = pytest.importorskip("apache_beam")
 
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
+from apache_beam.io.localfilesystem import LocalFileSystem  # noqa: E402
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner  # noqa: E402
 from apache_beam.testing.util import assert_that, equal_to  # noqa: E402
 
@@ -418,3 +419,48 @@ def test_embedder_handler_on_an_imported_manylangs_model(tmp_path):
         records = (pipeline | beam.Create(list(expected))
                    | EmbedSentences(ElmoEmbedderHandler(*files), max_tokens_per_batch=16))
         assert_that(records | beam.Map(lambda r: (" ".join(r["tokens"]), r["embedding"])), close_to)
+
+
+class _FolderFileSystem(LocalFileSystem):
+    """Beam filesystem `elmotest://NAME` over the local folder `ROOT/NAME`: remote storage for the tests."""
+
+    ROOT = None
+
+    @classmethod
+    def scheme(cls):
+        return "elmotest"
+
+    def _local(self, path):
+        return os.path.join(self.ROOT, path[len("elmotest://"):])
+
+    def open(self, path, *args, **kwargs):
+        return super().open(self._local(path), *args, **kwargs)
+
+    def exists(self, path):
+        return super().exists(self._local(path))
+
+
+def test_embedder_handler_copies_a_remote_model_with_its_dictionaries(tmp_path, monkeypatch):
+    """A model on remote storage is copied to the worker, an imported ELMoForManyLangs model's char.dic and
+    word.dic with it; the copy embeds as the original folder does (the same computation: equal)."""
+    import manylangs_models as theirs
+
+    from elmo_keras.models.manylangs import import_manylangs
+
+    monkeypatch.setattr(_FolderFileSystem, "ROOT", str(tmp_path))
+    import_manylangs(theirs.their_model_folder(str(tmp_path / "theirs")), str(tmp_path / "ours"))
+    handler = ElmoEmbedderHandler("elmotest://ours/options.json", "elmotest://ours/weights.hdf5")
+    options_file, weight_file = handler.model_files()
+    assert options_file != str(tmp_path / "ours" / "options.json")
+    assert sorted(os.listdir(os.path.dirname(options_file))) == ["char.dic", "options.json", "weights.hdf5",
+                                                                 "word.dic"]
+    expected = ElmoEmbedder(str(tmp_path / "ours" / "options.json"), str(tmp_path / "ours" / "weights.hdf5"))
+    for ours, theirs_ in zip(handler.load_model().embed(theirs.SENTENCES), expected.embed_batch(theirs.SENTENCES)):
+        np.testing.assert_array_equal(ours, theirs_)
+    # A bilm-tf model has no dictionaries: options and weights only.
+    os.makedirs(tmp_path / "bilm")
+    for source, name in ((FIXTURE_OPTIONS, "options.json"), (FIXTURE_WEIGHTS, "weights.hdf5")):
+        with open(source, "rb") as f, open(tmp_path / "bilm" / name, "wb") as out:
+            out.write(f.read())
+    files = ElmoEmbedderHandler("elmotest://bilm/options.json", "elmotest://bilm/weights.hdf5").model_files()
+    assert sorted(os.listdir(os.path.dirname(files[0]))) == ["options.json", "weights.hdf5"]
